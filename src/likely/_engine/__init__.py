@@ -1,0 +1,1 @@
+"""The one engine every model walks: parameters, data, solvers, information, results."""

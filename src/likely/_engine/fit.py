@@ -1,0 +1,294 @@
+"""`fit`: one path from a model and data to the MLE (or MAP) with full inference."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import inference
+from .censoring import Censored, CensoredModel
+from .data import as_weights, bucket, nrows, pad_rows
+from .errors import ConvergenceWarning, InferenceWarning, ModelError
+from .model import AbstractModel, Layout, check_logpdf_output, check_param_values
+from .problem import Problem
+from .result import Fit
+from .solvers import SolverResult, bfgs, newton
+
+METHODS = ("auto", "closed_form", "newton", "bfgs")
+_NEWTON_MAX_PARAMS = 200
+
+
+class Context:
+    """What a `Fit` needs to recompute: the problem, the data, fixed values, the scale."""
+
+    def __init__(self, problem: Problem, data: Any, weights: np.ndarray, fixed: dict) -> None:
+        self.problem = problem
+        self.data = data
+        self.weights = weights
+        self.fixed = fixed
+        self.scale = float(weights.sum())
+        self.closed_form = False
+
+    @cached_property
+    def device(self) -> tuple[Any, jnp.ndarray, dict[str, jnp.ndarray]]:
+        """Data padded to a bucketed row count and moved to JAX, once."""
+        n = self.weights.shape[0]
+        data, w = pad_rows(self.data, self.weights, bucket(n))
+        jdata = jax.tree_util.tree_map(jnp.asarray, data)
+        return jdata, jnp.asarray(w), {k: jnp.asarray(v) for k, v in self.fixed.items()}
+
+    def args(self) -> tuple[Any, ...]:
+        d, w, f = self.device
+        return (d, w, f, self.scale)
+
+    def solve(
+        self,
+        u0: np.ndarray,
+        *,
+        method: str,
+        mask: np.ndarray | None = None,
+        max_iter: int | None = None,
+        tol: float = 1e-12,
+    ) -> SolverResult:
+        if method == "bfgs":
+            return bfgs(
+                self.problem, u0, self.args(), mask=mask, gtol=tol, max_iter=max_iter or 1000
+            )
+        return newton(self.problem, u0, self.args(), mask=mask, gtol=tol, max_iter=max_iter or 100)
+
+
+def fit(
+    model: AbstractModel,
+    data: Any,
+    *,
+    weights: Any = None,
+    event: Any = None,
+    init: Mapping[str, Any] | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    prior: Mapping[str, Any] | None = None,
+    method: str = "auto",
+    cov: str | None = None,
+    max_iter: int | None = None,
+    tol: float = 1e-12,
+) -> Fit:
+    """Fit `model` to `data` by maximum likelihood (or MAP when `prior` is given).
+
+    Parameters
+    ----------
+    model : a distribution such as ``lk.Gamma()``, or ``lk.Model(logpdf, params=...)``.
+    data : array (observations along the first axis), dict of such arrays, or
+        ``lk.Censored(lower, upper)`` for censored observations.
+    weights : frequency weights, one per observation (a weight of 2 = the row twice).
+    event : right censoring in the survival convention: 1 = observed, 0 = censored at `data`.
+    init : start values by name (natural scale); their shapes set array parameters' shapes.
+    fixed : parameters held at given values (not estimated).
+    prior : ``{name: lk.priors.X(...)}``; the result is then the MAP estimate, and its
+        standard errors are Laplace-approximation posterior standard deviations.
+    method : "auto" (closed form where one exists, else Newton, BFGS above 200 parameters),
+        "closed_form", "newton" or "bfgs".
+    cov : "observed" (default), "expected" (analytic Fisher information) or "robust"
+        (sandwich). Models whose log-density is not smooth default to "expected".
+    max_iter, tol : iteration limit and gradient tolerance (on the mean log-likelihood).
+    """
+    if not isinstance(model, AbstractModel):
+        raise ModelError(f"fit needs a likely model (e.g. lk.Normal()), got {type(model).__name__}")
+    if method not in METHODS:
+        raise ModelError(f"method must be one of {METHODS}, got {method!r}")
+    cov_type = cov or ("observed" if model.smooth else "expected")
+    if cov_type not in inference.COV_TYPES:
+        raise ModelError(f"cov must be one of {inference.COV_TYPES}, got {cov!r}")
+
+    spec = model.param_spec
+    fixed_values = check_param_values(spec, fixed or {}, "fixed")
+    init_values = check_param_values(spec, init or {}, "init")
+    priors = _check_prior(spec, prior or {}, fixed_values)
+    both = set(fixed_values) & set(init_values)
+    if both:
+        raise ModelError(f"{sorted(both)} given in both init and fixed; choose one")
+    if len(fixed_values) == len(spec):
+        raise ModelError("every parameter is fixed: there is nothing to estimate")
+
+    if event is not None:
+        if isinstance(data, Censored):
+            raise ModelError("give either event= or lk.Censored data, not both")
+        data = Censored.right(data, event)
+    if isinstance(data, Censored):
+        model = CensoredModel(model)
+    prepared = model.prepare(data)
+    n = nrows(prepared)
+    w = as_weights(weights, n)
+
+    simple = not fixed_values and not priors and not isinstance(model, CensoredModel)
+    closed = None
+    if method in ("auto", "closed_form") and simple:
+        closed = model.mle(prepared, w)
+    if method == "closed_form" and closed is None:
+        why = "it has none" if simple else "fixed parameters, priors or censoring need Newton"
+        raise ModelError(f"no closed-form MLE for {model.name} here: {why}")
+
+    if closed is not None:
+        values = {k: np.asarray(v, float) for k, v in closed.items()}
+        layout = Layout.build(spec, values)
+        ctx = Context(Problem(model, layout, priors), prepared, w, {})
+        ctx.closed_form = True
+        u = layout.to_unconstrained(values)
+        solver = SolverResult(u, np.nan, np.zeros_like(u), None, 0, 0)
+        return _finish(ctx, values, solver, "closed form", cov_type)
+
+    start = model.init(prepared, w)
+    start = {k: np.asarray(v, float) for k, v in start.items() if k not in fixed_values}
+    start.update(init_values)
+    free = {k: start[k] for k in spec if k not in fixed_values}
+    layout = Layout.build(spec, free)
+    check_logpdf_output(model, {**free, **fixed_values}, prepared)
+    ctx = Context(Problem(model, layout, priors), prepared, w, fixed_values)
+    chosen = method
+    if method == "auto":
+        chosen = "newton" if layout.size <= _NEWTON_MAX_PARAMS else "bfgs"
+    solver = ctx.solve(layout.to_unconstrained(free), method=chosen, max_iter=max_iter, tol=tol)
+    nat = layout.to_natural(jnp.asarray(solver.u))
+    values = {k: np.asarray(v) for k, v in nat.items()}
+    values.update(fixed_values)
+    if not solver.converged:
+        warnings.warn(
+            f"{model.name}: the optimiser did not converge ({solver.message}; "
+            f"{solver.iterations} iterations, max |gradient| {np.max(np.abs(solver.grad)):.2g}). "
+            "Try: better start values (init=...), a larger max_iter, method='bfgs', rescaling "
+            "the data, or check that the model is identified.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return _finish(ctx, values, solver, chosen, cov_type)
+
+
+def _check_prior(spec, prior: Mapping[str, Any], fixed: Mapping[str, Any]):
+    unknown = set(prior) - set(spec)
+    if unknown:
+        raise ModelError(
+            f"prior names unknown parameter(s) {sorted(unknown)}; model has {list(spec)}"
+        )
+    clash = set(prior) & set(fixed)
+    if clash:
+        raise ModelError(f"{sorted(clash)} are fixed, so a prior on them has no effect")
+    for k, p in prior.items():
+        if not hasattr(p, "logpdf"):
+            raise ModelError(
+                f"prior[{k!r}] must be a prior such as lk.priors.Normal(0, 1), got {p!r}"
+            )
+    return tuple((k, prior[k]) for k in spec if k in prior)
+
+
+def information_u(ctx: Context, u: np.ndarray, values: dict, kind: str, hess: np.ndarray | None):
+    """(information on u, meat or None) for cov type `kind`."""
+    problem = ctx.problem
+    model = problem.model
+    # For a full exponential family at an unrestricted MLE, observed = expected information:
+    # use the analytic form and skip compiling a Hessian.
+    unrestricted = not ctx.fixed and not problem.prior and ctx.closed_form
+    if kind == "observed" and hess is None and unrestricted and model.exponential_family:
+        if model.expected_information(values, ctx.data, ctx.weights) is not None:
+            kind = "expected"
+    d, w, f = ctx.device if kind != "expected" else (None, None, None)
+    if kind == "expected":
+        full = problem.model.expected_information(values, ctx.data, ctx.weights)
+        if full is None:
+            raise ModelError(
+                f"{problem.model.name} has no analytic expected information here; "
+                "use cov='observed' or cov='robust'"
+            )
+        jac = _jacobian(problem, u, values)
+        all_layout = Layout.build(problem.model.param_spec, values)
+        keep = [i for i, lab in enumerate(all_layout.labels) if lab in set(problem.layout.labels)]
+        sub = np.asarray(full)[np.ix_(keep, keep)]
+        return jac.T @ sub @ jac, None
+    if hess is not None:
+        info = hess * ctx.scale
+    else:
+        info = np.asarray(inference.neg_hessian(problem, jnp.asarray(u), d, w, f))
+    if kind == "robust":
+        s = np.asarray(inference.scores(problem, jnp.asarray(u), d, w, f))
+        ww = np.asarray(w)
+        return info, s.T @ (ww[:, None] * s)
+    return info, None
+
+
+def _finish(ctx: Context, values: dict, solver: SolverResult, method: str, cov_type: str) -> Fit:
+    problem = ctx.problem
+    layout = problem.layout
+    u = solver.u
+    boundary = []
+    for b in layout.blocks:
+        mask = b.constraint.on_boundary(values[b.name])
+        boundary += [lab for lab, m in zip(b.labels, np.ravel(mask)) if m]
+    note = None
+    p = layout.size
+    if boundary:
+        cov_u = np.full((p, p), np.nan)
+        jac = np.full((len(layout.labels), p), np.nan)
+        note = (
+            f"{', '.join(boundary)} on the boundary of the parameter space: Wald standard errors "
+            "and intervals do not exist there; use conf_int(method='profile')"
+        )
+        warnings.warn(f"{problem.model.name}: {note}", InferenceWarning, stacklevel=3)
+        ll = inference.loglik_value_natural(problem, values, ctx)
+    else:
+        hess = solver.hess if (cov_type != "expected" and method == "newton") else None
+        info, meat = information_u(ctx, u, values, cov_type, hess)
+        cov_u, note = inference.covariance_u(info, _u_labels(layout), meat)
+        if note is not None:
+            warnings.warn(f"{problem.model.name}: {note}", InferenceWarning, stacklevel=3)
+        jac = _jacobian(problem, u, values)
+        d, w, f = ctx.device
+        ll = inference.loglik_value(problem, jnp.asarray(u), d, w, f)
+    grad_norm = float(np.max(np.abs(solver.grad))) if solver.grad.size else 0.0
+    return Fit(
+        model=problem.model,
+        values={k: np.asarray(values[k]) for k in problem.model.param_spec},
+        loglik=ll,
+        nobs=ctx.scale,
+        converged=solver.converged,
+        iterations=solver.iterations,
+        message=solver.message,
+        grad_norm=grad_norm,
+        method=method,
+        cov_type=cov_type,
+        boundary=tuple(boundary),
+        note=note,
+        _ctx=ctx,
+        _u=u,
+        _cov_u=cov_u,
+        _jac=jac,
+    )
+
+
+def _jacobian(problem: Problem, u: np.ndarray, values: dict) -> np.ndarray:
+    """d natural / d u: analytic and diagonal when every block is elementwise."""
+    blocks = problem.layout.blocks
+    if all(b.constraint.elementwise for b in blocks):
+        diag = [np.ravel(b.constraint.derivative(values[b.name])) for b in blocks]
+        return np.diag(np.concatenate(diag)) if diag else np.zeros((0, 0))
+    return np.asarray(inference.natural_jacobian(problem, jnp.asarray(u)))
+
+
+def _u_labels(layout: Layout) -> list[str]:
+    out = []
+    for b in layout.blocks:
+        if b.constraint.elementwise:
+            out += b.labels
+        else:
+            out += [f"{b.name} (coordinate {i})" for i in range(b.size)]
+    return out
+
+
+def refinish(fit_: Fit, cov_type: str) -> Fit:
+    """The same fit with another covariance type."""
+    ctx = fit_._ctx
+    solver = SolverResult(fit_._u, np.nan, np.zeros_like(fit_._u), None, fit_.iterations, 0)
+    out = _finish(ctx, dict(fit_.values), solver, fit_.method, cov_type)
+    return out.replace(converged=fit_.converged, message=fit_.message, grad_norm=fit_.grad_norm)

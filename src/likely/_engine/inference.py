@@ -1,0 +1,98 @@
+"""Information matrices, covariances on the natural scale, and the delta method.
+
+Everything is computed on the free unconstrained vector u and carried to the natural scale
+through the Jacobian J = d theta / d u (the delta method), so that simplex and covariance
+parameters are handled by the same code as scalars.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .problem import Problem
+
+COV_TYPES = ("observed", "expected", "robust")
+
+
+@partial(jax.jit, static_argnums=(0,))
+def neg_hessian(problem: Problem, u, data, weights, fixed):
+    """Observed information (prior included, for MAP): minus the Hessian of the total."""
+
+    def total(v):
+        return problem.loglik(v, data, weights, fixed) + problem.log_prior(v, fixed)
+
+    return -jax.hessian(total)(u)
+
+
+@partial(jax.jit, static_argnums=(0,))
+def scores(problem: Problem, u, data, weights, fixed):
+    """Per-observation scores d log f(x_i) / d u, shape (n, p), unweighted."""
+
+    def per_obs(v):
+        return problem.model.logpdf(problem.natural(v, fixed), data)
+
+    return jax.jacfwd(per_obs)(u)
+
+
+@partial(jax.jit, static_argnums=(0,))
+def natural_jacobian(problem: Problem, u):
+    return jax.jacfwd(problem.layout.natural_flat)(u)
+
+
+def loglik_value(problem: Problem, u, data, weights, fixed) -> float:
+    return float(_loglik(problem, u, data, weights, fixed))
+
+
+@partial(jax.jit, static_argnums=(0,))
+def _loglik(problem: Problem, u, data, weights, fixed):
+    return problem.loglik(u, data, weights, fixed)
+
+
+def diagnose(info: np.ndarray, labels: list[str]) -> str | None:
+    """Explain why an information matrix cannot be inverted, naming parameters."""
+    if not np.all(np.isfinite(info)):
+        return "the information matrix has non-finite entries"
+    sym = 0.5 * (info + info.T)
+    eig, vec = np.linalg.eigh(sym)
+    top = max(float(np.max(np.abs(eig))), 1e-300)
+    bad = eig <= 1e-11 * top
+    if not bad.any():
+        return None
+    involved = set()
+    for k in np.flatnonzero(bad):
+        v = np.abs(vec[:, k])
+        involved.update(labels[i] for i in np.flatnonzero(v > 0.1 * v.max()))
+    kind = "singular" if np.all(eig > -1e-8 * top) else "not positive definite"
+    names = ", ".join(sorted(involved))
+    return (
+        f"the information matrix is {kind} (smallest eigenvalue {eig.min():.3g}, largest "
+        f"{eig.max():.3g}); the parameters involved are: {names}. They are not identified by "
+        "these data (collinear, redundant or on a boundary); standard errors are undefined"
+    )
+
+
+def covariance_u(
+    info: np.ndarray, labels: list[str], meat: np.ndarray | None = None
+) -> tuple[np.ndarray, str | None]:
+    """Covariance of u from the information (or the sandwich H^-1 B H^-1 when meat is given)."""
+    problem = diagnose(info, labels)
+    p = info.shape[0]
+    if problem is not None:
+        return np.full((p, p), np.nan), problem
+    inv = np.linalg.inv(0.5 * (info + info.T))
+    if meat is not None:
+        inv = inv @ meat @ inv
+    return 0.5 * (inv + inv.T), None
+
+
+def loglik_value_natural(problem: Problem, values, ctx) -> float:
+    """Log-likelihood at natural values that may sit on a boundary (u would be infinite)."""
+    nat = {k: jnp.asarray(v) for k, v in values.items()}
+    data = jax.tree_util.tree_map(jnp.asarray, ctx.data)
+    ll = problem.model.logpdf(nat, data)
+    w = jnp.asarray(ctx.weights)
+    return float(jnp.sum(jnp.where(w > 0, w * ll, 0.0)))

@@ -1,0 +1,90 @@
+"""Shared machinery of the built-in families: data checks, sampling keys, weighted moments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._engine.data import as_array
+from .._engine.errors import DataError
+from .._engine.model import AbstractModel, _as_param_values
+
+
+class Distribution(AbstractModel):
+    """A built-in family. Subclasses are frozen dataclasses: hashable, compared by value.
+
+    They declare `support_text`, `_in_support(x)` (numpy) and `_sample(key, params, shape)`
+    (jax), and optionally `mle`, `expected_information`, `logcdf` and `logsf`.
+    """
+
+    support_text: str = "real numbers"
+    event_ndim: int = 0  # 0: one number per observation; 1: a vector per observation
+
+    def _in_support(self, x: np.ndarray) -> np.ndarray:
+        return np.ones(x.shape[: x.ndim - self.event_ndim] or (), dtype=bool)
+
+    def check_support(self, x: np.ndarray, where: str = "data") -> None:
+        ok = np.asarray(self._in_support(x))
+        if not ok.all():
+            i = int(np.argmax(~ok.ravel()))
+            value = x[i] if self.event_ndim == 0 else x[i].tolist()
+            raise DataError(
+                f"{self.name} data must be {self.support_text}; {where} row {i} is {value!r} "
+                f"({int((~ok).sum())} value(s) outside the support)"
+            )
+
+    def prepare(self, data: Any) -> np.ndarray:
+        x = as_array(data)
+        if x.ndim == 0:
+            x = x.reshape(1)
+        want = 1 + self.event_ndim
+        if x.ndim == 2 and self.event_ndim == 0 and x.shape[1] == 1:
+            x = x[:, 0]
+        if x.ndim != want:
+            shape = "(n,)" if want == 1 else "(n, d)"
+            raise DataError(f"{self.name} data must have shape {shape}, got {x.shape}")
+        self.check_support(x)
+        return x
+
+    def sample(
+        self, params: dict[str, Any], size: int | tuple[int, ...], key: Any = 0
+    ) -> np.ndarray:
+        """Draw `size` observations at `params`; `key` is an int seed or a jax PRNG key."""
+        k = jax.random.PRNGKey(key) if isinstance(key, int) else key
+        shape = (size,) if isinstance(size, int) else tuple(size)
+        values = _as_param_values(self, params)
+        return np.asarray(self._sample(k, values, shape))
+
+    def _sample(self, key, params, shape):
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{self.name}()"
+
+
+def wmean(x: np.ndarray, w: np.ndarray) -> Any:
+    return np.tensordot(w, x, axes=(0, 0)) / w.sum()
+
+
+def lgamma(x):
+    return jax.scipy.special.gammaln(x)
+
+
+def xlogy(x, y):
+    return jax.scipy.special.xlogy(x, y)
+
+
+def xlog1py(x, y):
+    return jax.scipy.special.xlog1py(x, y)
+
+
+def is_integer(x: np.ndarray) -> np.ndarray:
+    return np.equal(np.floor(x), x)
+
+
+def log1mexp(a):
+    """log(1 - exp(a)) for a <= 0, accurate on both sides of log 2."""
+    return jnp.where(a > -0.6931471805599453, jnp.log(-jnp.expm1(a)), jnp.log1p(-jnp.exp(a)))
