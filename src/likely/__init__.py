@@ -5,9 +5,31 @@ fit = lk.fit(lk.Gamma(), x)
 fit.params, fit.se, fit.conf_int(method="profile"), fit.summary()
 """
 
+import os as _os
+
 import jax as _jax
 
 _jax.config.update("jax_enable_x64", True)
+
+
+def _use_compilation_cache() -> None:
+    """Keep compiled solvers on disk, so a new process does not compile them again.
+
+    Off with LIKELY_NO_COMPILATION_CACHE=1; a cache directory the user already gave JAX is
+    respected; LIKELY_CACHE_DIR moves ours (default ~/.cache/likely/jax)."""
+    if _os.environ.get("LIKELY_NO_COMPILATION_CACHE") or _jax.config.jax_compilation_cache_dir:
+        return
+    base = _os.environ.get("XDG_CACHE_HOME") or _os.path.join(_os.path.expanduser("~"), ".cache")
+    path = _os.environ.get("LIKELY_CACHE_DIR") or _os.path.join(base, "likely", "jax")
+    try:
+        _os.makedirs(path, exist_ok=True)
+    except OSError:
+        return
+    _jax.config.update("jax_compilation_cache_dir", path)
+    _jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
+_use_compilation_cache()
 
 from . import priors as priors  # noqa: E402
 from ._engine.censoring import Censored as Censored  # noqa: E402
@@ -31,6 +53,5 @@ from ._engine.result import Fit as Fit  # noqa: E402
 from ._engine.result import LRTest as LRTest  # noqa: E402
 from ._engine.result import Transformed as Transformed  # noqa: E402
 from .distributions import *  # noqa: E402, F403
-from .distributions import __all__ as _dist_all  # noqa: E402
 
 __version__ = "0.1.0"

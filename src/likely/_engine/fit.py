@@ -15,10 +15,10 @@ from . import inference
 from .censoring import Censored, CensoredModel
 from .data import as_weights, bucket, nrows, pad_rows
 from .errors import ConvergenceWarning, InferenceWarning, ModelError
-from .model import AbstractModel, Layout, check_logpdf_output, check_param_values
+from .model import AbstractModel, Layout, check_logpdf_shape, check_param_values, explain_bad_start
 from .problem import Problem
 from .result import Fit
-from .solvers import SolverResult, bfgs, newton
+from .solvers import NOT_FINITE, SolverResult, bfgs, newton
 
 METHODS = ("auto", "closed_form", "newton", "bfgs")
 _NEWTON_MAX_PARAMS = 200
@@ -146,12 +146,14 @@ def fit(
     start.update(init_values)
     free = {k: start[k] for k in spec if k not in fixed_values}
     layout = Layout.build(spec, free)
-    check_logpdf_output(model, {**free, **fixed_values}, prepared)
+    check_logpdf_shape(model, {**free, **fixed_values}, prepared)
     ctx = Context(Problem(model, layout, priors), prepared, w, fixed_values)
     chosen = method
     if method == "auto":
         chosen = "newton" if layout.size <= _NEWTON_MAX_PARAMS else "bfgs"
     solver = ctx.solve(layout.to_unconstrained(free), method=chosen, max_iter=max_iter, tol=tol)
+    if solver.status == NOT_FINITE and solver.iterations == 0:
+        raise explain_bad_start(model, {**free, **fixed_values}, prepared)
     nat = layout.to_natural(jnp.asarray(solver.u))
     values = {k: np.asarray(v) for k, v in nat.items()}
     values.update(fixed_values)

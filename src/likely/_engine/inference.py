@@ -62,7 +62,7 @@ def diagnose(info: np.ndarray, labels: list[str]) -> str | None:
     bad = eig <= 1e-11 * top
     if not bad.any():
         return None
-    involved = set()
+    involved: set[str] = set()
     for k in np.flatnonzero(bad):
         v = np.abs(vec[:, k])
         involved.update(labels[i] for i in np.flatnonzero(v > 0.1 * v.max()))

@@ -244,26 +244,34 @@ def check_param_values(
     return out
 
 
-def check_logpdf_output(model: AbstractModel, values: Mapping[str, Any], data: Any) -> None:
-    """Run the log-density once at the start values and explain what is wrong, if anything."""
+def check_logpdf_shape(model: AbstractModel, values: Mapping[str, Any], data: Any) -> None:
+    """Trace the log-density once (no compilation) and check it returns one value per row."""
+    import jax
+
     from .data import nrows
 
     n = nrows(data)
     try:
-        out = model.logpdf({k: jnp.asarray(v) for k, v in values.items()}, data)
+        out = jax.eval_shape(model.logpdf, {k: jnp.asarray(v) for k, v in values.items()}, data)
     except Exception as e:  # user code: say where it failed
         raise ModelError(f"{model.name}.logpdf failed at the start values: {e}") from e
-    out = np.asarray(out)
-    if out.shape != (n,):
+    if getattr(out, "shape", None) != (n,):
         raise ModelError(
             f"{model.name}.logpdf must return one log-density per observation, shape ({n},); "
-            f"got shape {out.shape}. Do not sum over observations."
+            f"got shape {getattr(out, 'shape', out)}. Do not sum over observations."
         )
+
+
+def explain_bad_start(model: AbstractModel, values: Mapping[str, Any], data: Any) -> ModelError:
+    """The error for a log-likelihood that is not finite at the start values."""
+    out = np.asarray(model.logpdf({k: jnp.asarray(v) for k, v in values.items()}, data))
     bad = ~np.isfinite(out)
+    where = ""
     if bad.any():
         i = int(np.argmax(bad))
-        raise ModelError(
-            f"the log-density is {out[i]} at the start values for observation {i}: "
-            f"give better start values with init={{...}} (start: "
-            f"{ {k: np.asarray(v).tolist() for k, v in values.items()} })"
-        )
+        where = f" for observation {i} (log-density {out[i]})"
+    start = {k: np.asarray(v).tolist() for k, v in values.items()}
+    return ModelError(
+        f"the log-likelihood of {model.name} is not finite at the start values{where}; "
+        f"give better start values with init={{...}} (start was {start})"
+    )

@@ -105,7 +105,7 @@ def _newton_loop(objective: Callable, u0, mask, args, gtol, max_iter: int):
         lam = jnp.where(accept, lam * 0.1, jnp.maximum(lam * 10.0, 1e-6))
         lam = jnp.where(lam < 1e-10, 0.0, lam)
         gnorm = jnp.max(jnp.abs(g * mask))
-        trial, decrement, ok, scale = propose(u, g, H, lam * 1.0)
+        trial, decrement, ok, _ = propose(u, g, H, lam * 1.0)
         tiny = ok & (lam == 0.0) & (decrement <= 1e-20 * (1.0 + jnp.abs(f)))
         done = accept & ((gnorm <= gtol) | tiny)
         status = jnp.where(done, CONVERGED, -1)
