@@ -47,7 +47,7 @@ def as_array(x: Any, where: str = "data", allow_inf: bool = False) -> np.ndarray
         what = "NaN or infinite" if not allow_inf else "NaN"
         raise DataError(
             f"{where} contains {int(bad.sum())} {what} value(s); the first is at "
-            f"{_describe(where, idx)}{col}: {arr[idx]!r}. Remove or impute them first."
+            f"{_describe(where, idx)}{col}: {float(arr[idx])}. Remove or impute them first."
         )
     return arr
 
