@@ -30,7 +30,9 @@ import likely as lk
 N = 200  # rows of every simulated data set
 M = 64  # points of every log-density oracle evaluation
 DRAWS = 5000  # draws of every sampling check
-DATA_DIR = Path(os.environ.get("LIKELY_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA_DIR = Path(
+    os.environ.get("LIKELY_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 
 # Frequency weights that keep 200 rows: rows 0, 2, ..., 98 count twice, rows 1, 3, ..., 99 not
 # at all, rows 100..199 once. np.repeat(x, W) is the same data written out (also 200 rows).
@@ -43,7 +45,9 @@ def _jnp_params(params: dict[str, Any]) -> dict[str, jnp.ndarray]:
 
 
 def _close(actual: Any, expected: Any, rtol: float, atol: float = 0.0, what: str = "") -> None:
-    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=rtol, atol=atol, err_msg=what)
+    np.testing.assert_allclose(
+        np.asarray(actual), np.asarray(expected), rtol=rtol, atol=atol, err_msg=what
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,7 +56,9 @@ def _close(actual: Any, expected: Any, rtol: float, atol: float = 0.0, what: str
 
 def _quantile_points(twin: Any, lo: float = 1e-10) -> np.ndarray:
     """M points through the distribution by its quantile function, deep tails included."""
-    q = np.concatenate([[lo, 1e-6, 1e-3], np.linspace(0.01, 0.99, M - 6), [1 - 1e-3, 1 - 1e-6, 1 - lo]])
+    q = np.concatenate(
+        [[lo, 1e-6, 1e-3], np.linspace(0.01, 0.99, M - 6), [1 - 1e-3, 1 - 1e-6, 1 - lo]]
+    )
     return twin.ppf(q)
 
 
@@ -98,7 +104,9 @@ def _mvn_twin(mu, cov):
 
 
 _rng_oracle = np.random.default_rng(11)
-_MULTINOMIAL_X = np.vstack([_rng_oracle.multinomial(n, [0.2, 0.5, 0.3]) for n in np.resize([1, 3, 10, 40], M)])
+_MULTINOMIAL_X = np.vstack(
+    [_rng_oracle.multinomial(n, [0.2, 0.5, 0.3]) for n in np.resize([1, 3, 10, 40], M)]
+)
 _MULTINOMIAL_X_BIG = np.vstack(
     [_rng_oracle.multinomial(n, [1e-4, 0.3, 0.7 - 1e-4]) for n in np.resize([10**5, 10**6], M)]
 )
@@ -114,75 +122,197 @@ ORACLES = [
     _continuous("Normal-tiny-sigma", lk.Normal(), {"mu": 3.0, "sigma": 1e-8}, st.norm(3.0, 1e-8)),
     _continuous("Normal-huge-sigma", lk.Normal(), {"mu": -1e6, "sigma": 1e8}, st.norm(-1e6, 1e8)),
     # LogNormal(mu, sigma) = scipy lognorm(s=sigma, scale=exp(mu))
-    _continuous("LogNormal", lk.LogNormal(), {"mu": 0.7, "sigma": 0.6}, st.lognorm(0.6, scale=math.exp(0.7))),
-    _continuous("LogNormal-wide", lk.LogNormal(), {"mu": -5.0, "sigma": 4.0}, st.lognorm(4.0, scale=math.exp(-5.0))),
+    _continuous(
+        "LogNormal", lk.LogNormal(), {"mu": 0.7, "sigma": 0.6}, st.lognorm(0.6, scale=math.exp(0.7))
+    ),
+    _continuous(
+        "LogNormal-wide",
+        lk.LogNormal(),
+        {"mu": -5.0, "sigma": 4.0},
+        st.lognorm(4.0, scale=math.exp(-5.0)),
+    ),
     # Exponential(rate) = scipy expon(scale=1/rate)
     _continuous("Exponential", lk.Exponential(), {"rate": 2.5}, st.expon(scale=1 / 2.5)),
     _continuous("Exponential-tiny-rate", lk.Exponential(), {"rate": 1e-8}, st.expon(scale=1e8)),
     _continuous("Exponential-huge-rate", lk.Exponential(), {"rate": 1e8}, st.expon(scale=1e-8)),
     # Gamma(shape, rate) = scipy gamma(a=shape, scale=1/rate)
     _continuous("Gamma", lk.Gamma(), {"shape": 2.5, "rate": 1.5}, st.gamma(2.5, scale=1 / 1.5)),
-    _continuous("Gamma-small-shape", lk.Gamma(), {"shape": 0.05, "rate": 1e3}, st.gamma(0.05, scale=1e-3), lo=1e-6),
-    _continuous("Gamma-large-shape", lk.Gamma(), {"shape": 1e4, "rate": 1e-2}, st.gamma(1e4, scale=1e2), atol=1e-10),
+    _continuous(
+        "Gamma-small-shape",
+        lk.Gamma(),
+        {"shape": 0.05, "rate": 1e3},
+        st.gamma(0.05, scale=1e-3),
+        lo=1e-6,
+    ),
+    _continuous(
+        "Gamma-large-shape",
+        lk.Gamma(),
+        {"shape": 1e4, "rate": 1e-2},
+        st.gamma(1e4, scale=1e2),
+        atol=1e-10,
+    ),
     # Weibull(shape k, scale lam) = scipy weibull_min(c=k, scale=lam)
-    _continuous("Weibull", lk.Weibull(), {"shape": 1.7, "scale": 2.5}, st.weibull_min(1.7, scale=2.5)),
-    _continuous("Weibull-small-shape", lk.Weibull(), {"shape": 0.2, "scale": 1e-3}, st.weibull_min(0.2, scale=1e-3)),
-    _continuous("Weibull-large-shape", lk.Weibull(), {"shape": 20.0, "scale": 1e5}, st.weibull_min(20.0, scale=1e5)),
+    _continuous(
+        "Weibull", lk.Weibull(), {"shape": 1.7, "scale": 2.5}, st.weibull_min(1.7, scale=2.5)
+    ),
+    _continuous(
+        "Weibull-small-shape",
+        lk.Weibull(),
+        {"shape": 0.2, "scale": 1e-3},
+        st.weibull_min(0.2, scale=1e-3),
+    ),
+    _continuous(
+        "Weibull-large-shape",
+        lk.Weibull(),
+        {"shape": 20.0, "scale": 1e5},
+        st.weibull_min(20.0, scale=1e5),
+    ),
     # Beta(a, b) = scipy beta(a, b)
     _continuous("Beta", lk.Beta(), {"a": 2.5, "b": 1.5}, st.beta(2.5, 1.5), cdf=False),
-    _continuous("Beta-skewed", lk.Beta(), {"a": 0.3, "b": 40.0}, st.beta(0.3, 40.0), lo=1e-6, cdf=False),
+    _continuous(
+        "Beta-skewed", lk.Beta(), {"a": 0.3, "b": 40.0}, st.beta(0.3, 40.0), lo=1e-6, cdf=False
+    ),
     # Laplace(loc, scale) = scipy laplace(loc, scale)
     _continuous("Laplace", lk.Laplace(), {"loc": -1.0, "scale": 0.7}, st.laplace(-1.0, 0.7)),
-    _continuous("Laplace-tiny-scale", lk.Laplace(), {"loc": 5.0, "scale": 1e-7}, st.laplace(5.0, 1e-7)),
+    _continuous(
+        "Laplace-tiny-scale", lk.Laplace(), {"loc": 5.0, "scale": 1e-7}, st.laplace(5.0, 1e-7)
+    ),
     # StudentT(loc, scale, df) = scipy t(df, loc=loc, scale=scale)
-    _continuous("StudentT", lk.StudentT(), {"loc": 0.3, "scale": 2.0, "df": 4.5}, st.t(4.5, 0.3, 2.0), cdf=False),
-    _continuous("StudentT-cauchyish", lk.StudentT(), {"loc": 0.0, "scale": 1.0, "df": 0.5}, st.t(0.5), lo=1e-6, cdf=False),
-    _continuous("StudentT-large-df", lk.StudentT(), {"loc": 1.0, "scale": 3.0, "df": 1e6}, st.t(1e6, 1.0, 3.0), cdf=False),
+    _continuous(
+        "StudentT",
+        lk.StudentT(),
+        {"loc": 0.3, "scale": 2.0, "df": 4.5},
+        st.t(4.5, 0.3, 2.0),
+        cdf=False,
+    ),
+    _continuous(
+        "StudentT-cauchyish",
+        lk.StudentT(),
+        {"loc": 0.0, "scale": 1.0, "df": 0.5},
+        st.t(0.5),
+        lo=1e-6,
+        cdf=False,
+    ),
+    _continuous(
+        "StudentT-large-df",
+        lk.StudentT(),
+        {"loc": 1.0, "scale": 3.0, "df": 1e6},
+        st.t(1e6, 1.0, 3.0),
+        cdf=False,
+    ),
     # Bernoulli(p) = scipy bernoulli(p)
     Oracle("Bernoulli", lk.Bernoulli(), {"p": 0.3}, st.bernoulli(0.3), _integer_points([0, 1])),
-    Oracle("Bernoulli-extreme-p", lk.Bernoulli(), {"p": 1e-12}, st.bernoulli(1e-12), _integer_points([0, 1])),
+    Oracle(
+        "Bernoulli-extreme-p",
+        lk.Bernoulli(),
+        {"p": 1e-12},
+        st.bernoulli(1e-12),
+        _integer_points([0, 1]),
+    ),
     # Binomial(p; n=10) = scipy binom(n=10, p)
-    Oracle("Binomial", lk.Binomial(n=10), {"p": 0.35}, st.binom(10, 0.35), _integer_points(range(11))),
-    Oracle("Binomial-extreme-p", lk.Binomial(n=10), {"p": 1 - 1e-9}, st.binom(10, 1 - 1e-9), _integer_points(range(11))),
+    Oracle(
+        "Binomial", lk.Binomial(n=10), {"p": 0.35}, st.binom(10, 0.35), _integer_points(range(11))
+    ),
+    Oracle(
+        "Binomial-extreme-p",
+        lk.Binomial(n=10),
+        {"p": 1 - 1e-9},
+        st.binom(10, 1 - 1e-9),
+        _integer_points(range(11)),
+    ),
     # Poisson(rate) = scipy poisson(mu=rate)
     Oracle("Poisson", lk.Poisson(), {"rate": 3.5}, st.poisson(3.5), _integer_points(range(30))),
-    Oracle("Poisson-tiny-rate", lk.Poisson(), {"rate": 1e-6}, st.poisson(1e-6), _integer_points(range(4))),
+    Oracle(
+        "Poisson-tiny-rate",
+        lk.Poisson(),
+        {"rate": 1e-6},
+        st.poisson(1e-6),
+        _integer_points(range(4)),
+    ),
     # Large counts: each term is ~1.3e7 and they cancel to ~-10, so the absolute error is ~1e-9.
     Oracle(
-        "Poisson-large-counts", lk.Poisson(), {"rate": 1e6}, st.poisson(1e6),
-        _integer_points(np.linspace(1e6 - 5000, 1e6 + 5000, M).round()), rtol=1e-12, atol=1e-8,
+        "Poisson-large-counts",
+        lk.Poisson(),
+        {"rate": 1e6},
+        st.poisson(1e6),
+        _integer_points(np.linspace(1e6 - 5000, 1e6 + 5000, M).round()),
+        rtol=1e-12,
+        atol=1e-8,
     ),
     # Geometric(p) = scipy geom(p): trials up to and including the first success, x >= 1
     Oracle("Geometric", lk.Geometric(), {"p": 0.3}, st.geom(0.3), _integer_points(range(1, 40))),
-    Oracle("Geometric-tiny-p", lk.Geometric(), {"p": 1e-6}, st.geom(1e-6), _integer_points(np.geomspace(1, 1e8, M).round())),
+    Oracle(
+        "Geometric-tiny-p",
+        lk.Geometric(),
+        {"p": 1e-6},
+        st.geom(1e-6),
+        _integer_points(np.geomspace(1, 1e8, M).round()),
+    ),
     # NegativeBinomial(mu, alpha) = scipy nbinom(n=1/alpha, p=1/(1 + alpha mu))
     Oracle(
-        "NegativeBinomial", lk.NegativeBinomial(), {"mu": 4.0, "alpha": 0.5},
-        st.nbinom(1 / 0.5, 1 / (1 + 0.5 * 4.0)), _integer_points(range(50)),
+        "NegativeBinomial",
+        lk.NegativeBinomial(),
+        {"mu": 4.0, "alpha": 0.5},
+        st.nbinom(1 / 0.5, 1 / (1 + 0.5 * 4.0)),
+        _integer_points(range(50)),
     ),
     Oracle(
-        "NegativeBinomial-overdispersed", lk.NegativeBinomial(), {"mu": 8.7, "alpha": 50.0},
-        st.nbinom(1 / 50.0, 1 / (1 + 50.0 * 8.7)), _integer_points(np.geomspace(1, 1e5, M).round() - 1),
+        "NegativeBinomial-overdispersed",
+        lk.NegativeBinomial(),
+        {"mu": 8.7, "alpha": 50.0},
+        st.nbinom(1 / 50.0, 1 / (1 + 50.0 * 8.7)),
+        _integer_points(np.geomspace(1, 1e5, M).round() - 1),
     ),
     # Near-Poisson (alpha small): lgamma(x + r) - lgamma(r) cancels (r = 1e4), in scipy too.
     Oracle(
-        "NegativeBinomial-near-poisson", lk.NegativeBinomial(), {"mu": 1e3, "alpha": 1e-4},
-        st.nbinom(1e4, 1 / (1 + 1e-4 * 1e3)), _integer_points(np.linspace(800, 1200, M).round()),
-        rtol=1e-10, atol=1e-10,
+        "NegativeBinomial-near-poisson",
+        lk.NegativeBinomial(),
+        {"mu": 1e3, "alpha": 1e-4},
+        st.nbinom(1e4, 1 / (1 + 1e-4 * 1e3)),
+        _integer_points(np.linspace(800, 1200, M).round()),
+        rtol=1e-10,
+        atol=1e-10,
     ),
     # Categorical(p; k=3) = scipy multinomial(n=1, p) on the one-hot vector of x
-    Oracle("Categorical", lk.Categorical(k=3), {"p": [0.2, 0.5, 0.3]}, _categorical_twin([0.2, 0.5, 0.3]), _integer_points([0, 1, 2])),
-    # Multinomial(p), row i of n_i = sum(x_i) trials = scipy multinomial(n=n_i, p)
-    Oracle("Multinomial", lk.Multinomial(), {"p": [0.2, 0.5, 0.3]}, _multinomial_twin([0.2, 0.5, 0.3]), _MULTINOMIAL_X.astype(float)),
     Oracle(
-        "Multinomial-large-counts", lk.Multinomial(), {"p": [1e-4, 0.3, 0.7 - 1e-4]},
-        _multinomial_twin([1e-4, 0.3, 0.7 - 1e-4]), _MULTINOMIAL_X_BIG.astype(float), atol=1e-9,
+        "Categorical",
+        lk.Categorical(k=3),
+        {"p": [0.2, 0.5, 0.3]},
+        _categorical_twin([0.2, 0.5, 0.3]),
+        _integer_points([0, 1, 2]),
+    ),
+    # Multinomial(p), row i of n_i = sum(x_i) trials = scipy multinomial(n=n_i, p)
+    Oracle(
+        "Multinomial",
+        lk.Multinomial(),
+        {"p": [0.2, 0.5, 0.3]},
+        _multinomial_twin([0.2, 0.5, 0.3]),
+        _MULTINOMIAL_X.astype(float),
+    ),
+    Oracle(
+        "Multinomial-large-counts",
+        lk.Multinomial(),
+        {"p": [1e-4, 0.3, 0.7 - 1e-4]},
+        _multinomial_twin([1e-4, 0.3, 0.7 - 1e-4]),
+        _MULTINOMIAL_X_BIG.astype(float),
+        atol=1e-9,
     ),
     # MultivariateNormal(mu, cov) = scipy multivariate_normal(mean=mu, cov=cov)
-    Oracle("MultivariateNormal", lk.MultivariateNormal(), {"mu": [1.0, -2.0], "cov": _MVN_COV}, _mvn_twin([1.0, -2.0], _MVN_COV), _MVN_X),
     Oracle(
-        "MultivariateNormal-ill-conditioned", lk.MultivariateNormal(), {"mu": [1e3, -1e3], "cov": _MVN_COV_EXTREME},
-        _mvn_twin([1e3, -1e3], _MVN_COV_EXTREME), _MVN_X_EXTREME, rtol=1e-10, atol=1e-10,
+        "MultivariateNormal",
+        lk.MultivariateNormal(),
+        {"mu": [1.0, -2.0], "cov": _MVN_COV},
+        _mvn_twin([1.0, -2.0], _MVN_COV),
+        _MVN_X,
+    ),
+    Oracle(
+        "MultivariateNormal-ill-conditioned",
+        lk.MultivariateNormal(),
+        {"mu": [1e3, -1e3], "cov": _MVN_COV_EXTREME},
+        _mvn_twin([1e3, -1e3], _MVN_COV_EXTREME),
+        _MVN_X_EXTREME,
+        rtol=1e-10,
+        atol=1e-10,
     ),
 ]
 
@@ -258,7 +388,8 @@ def _simulate() -> dict[str, Sim]:
         "Geometric": Sim(lk.Geometric(), rng.geometric(0.3, N).astype(float)),
         "Categorical": Sim(lk.Categorical(k=3), rng.choice(3, N, p=p3).astype(float)),
         "Multinomial": Sim(
-            lk.Multinomial(), np.vstack([rng.multinomial(n, p3) for n in rng.integers(1, 12, N)]).astype(float)
+            lk.Multinomial(),
+            np.vstack([rng.multinomial(n, p3) for n in rng.integers(1, 12, N)]).astype(float),
         ),
         "MultivariateNormal": Sim(
             lk.MultivariateNormal(),
@@ -409,27 +540,61 @@ def _per_point_derivatives(dist: lk.Distribution, params: dict[str, float]):
 
 INFO_CONTINUOUS = [
     ("Normal", lk.Normal(), {"mu": 1.5, "sigma": 2.0}, st.norm(1.5, 2.0), [(-np.inf, np.inf)]),
-    ("LogNormal", lk.LogNormal(), {"mu": 0.7, "sigma": 0.6}, st.lognorm(0.6, scale=math.exp(0.7)), [(0, np.inf)]),
+    (
+        "LogNormal",
+        lk.LogNormal(),
+        {"mu": 0.7, "sigma": 0.6},
+        st.lognorm(0.6, scale=math.exp(0.7)),
+        [(0, np.inf)],
+    ),
     ("Exponential", lk.Exponential(), {"rate": 2.5}, st.expon(scale=0.4), [(0, np.inf)]),
     ("Gamma", lk.Gamma(), {"shape": 2.5, "rate": 1.5}, st.gamma(2.5, scale=1 / 1.5), [(0, np.inf)]),
-    ("Weibull", lk.Weibull(), {"shape": 1.7, "scale": 2.5}, st.weibull_min(1.7, scale=2.5), [(0, np.inf)]),
-    ("Weibull-k<1", lk.Weibull(), {"shape": 0.6, "scale": 0.3}, st.weibull_min(0.6, scale=0.3), [(0, np.inf)]),
+    (
+        "Weibull",
+        lk.Weibull(),
+        {"shape": 1.7, "scale": 2.5},
+        st.weibull_min(1.7, scale=2.5),
+        [(0, np.inf)],
+    ),
+    (
+        "Weibull-k<1",
+        lk.Weibull(),
+        {"shape": 0.6, "scale": 0.3},
+        st.weibull_min(0.6, scale=0.3),
+        [(0, np.inf)],
+    ),
     ("Beta", lk.Beta(), {"a": 2.5, "b": 1.5}, st.beta(2.5, 1.5), [(0, 1)]),
     # Laplace's kink at loc: integrate each side separately, and use only E[score score^T]
     # (the Hessian in loc is zero almost everywhere).
-    ("Laplace", lk.Laplace(), {"loc": -1.0, "scale": 0.7}, st.laplace(-1.0, 0.7), [(-np.inf, -1.0), (-1.0, np.inf)]),
     (
-        "StudentT", lk.StudentT(), {"loc": 0.3, "scale": 2.0, "df": 4.5}, st.t(4.5, 0.3, 2.0),
+        "Laplace",
+        lk.Laplace(),
+        {"loc": -1.0, "scale": 0.7},
+        st.laplace(-1.0, 0.7),
+        [(-np.inf, -1.0), (-1.0, np.inf)],
+    ),
+    (
+        "StudentT",
+        lk.StudentT(),
+        {"loc": 0.3, "scale": 2.0, "df": 4.5},
+        st.t(4.5, 0.3, 2.0),
         [(-np.inf, 0.3), (0.3, np.inf)],
     ),
     (
-        "StudentT-small-df", lk.StudentT(), {"loc": -1.0, "scale": 0.5, "df": 1.5}, st.t(1.5, -1.0, 0.5),
+        "StudentT-small-df",
+        lk.StudentT(),
+        {"loc": -1.0, "scale": 0.5, "df": 1.5},
+        st.t(1.5, -1.0, 0.5),
         [(-np.inf, -1.0), (-1.0, np.inf)],
     ),
 ]
 
 
-@pytest.mark.parametrize(("id_", "dist", "params", "twin", "pieces"), INFO_CONTINUOUS, ids=[c[0] for c in INFO_CONTINUOUS])
+@pytest.mark.parametrize(
+    ("id_", "dist", "params", "twin", "pieces"),
+    INFO_CONTINUOUS,
+    ids=[c[0] for c in INFO_CONTINUOUS],
+)
 def test_expected_information_continuous(id_, dist, params, twin, pieces) -> None:
     """expected_information == n * integral of -d2 log f / dtheta2 f(x) dx (scipy quad_vec of
     jax.hessian of the log-density) == n * integral of score score^T f dx; and it is the total
@@ -458,7 +623,9 @@ INFO_DISCRETE = [
 ]
 
 
-@pytest.mark.parametrize(("id_", "dist", "params", "twin", "support"), INFO_DISCRETE, ids=[c[0] for c in INFO_DISCRETE])
+@pytest.mark.parametrize(
+    ("id_", "dist", "params", "twin", "support"), INFO_DISCRETE, ids=[c[0] for c in INFO_DISCRETE]
+)
 def test_expected_information_discrete(id_, dist, params, twin, support) -> None:
     """expected_information == n * exact sum over the support (tails below 1e-30) of
     -d2 log f / dtheta2 * pmf, with the Hessian from jax.hessian."""
@@ -667,7 +834,9 @@ def test_empty_and_misshapen_data_raise_data_error(name) -> None:
 
 def test_column_vector_is_accepted_for_univariate_families() -> None:
     x = np.array([[1.0], [2.0], [3.0]])
-    assert lk.Poisson().loglik({"rate": 2.0}, x) == pytest.approx(st.poisson(2.0).logpmf([1, 2, 3]).sum(), rel=1e-13)
+    assert lk.Poisson().loglik({"rate": 2.0}, x) == pytest.approx(
+        st.poisson(2.0).logpmf([1, 2, 3]).sum(), rel=1e-13
+    )
 
 
 def test_multivariate_data_must_match_the_parameters() -> None:
@@ -692,7 +861,9 @@ def test_binomial_needs_whole_number_of_trials() -> None:
         with pytest.raises(lk.ModelError, match="whole number of trials"):
             lk.Binomial(n=n)  # type: ignore[arg-type]
     assert repr(lk.Binomial(n=10)) == "Binomial(n=10)"
-    assert lk.Binomial(n=10) == lk.Binomial(n=10) and hash(lk.Binomial(n=10)) == hash(lk.Binomial(n=10))
+    assert lk.Binomial(n=10) == lk.Binomial(n=10) and hash(lk.Binomial(n=10)) == hash(
+        lk.Binomial(n=10)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -770,7 +941,9 @@ def test_groundbeef_lognormal(groundbeef: np.ndarray) -> None:
     _close(f.params, [4.169, 0.5366], 2e-4)
     assert f.loglik == pytest.approx(-1261.319, abs=0.01)
     # se: the Normal closed forms on log(x)
-    _close(f.se, [f.params["sigma"] / math.sqrt(254), f.params["sigma"] / math.sqrt(2 * 254)], 1e-12)
+    _close(
+        f.se, [f.params["sigma"] / math.sqrt(254), f.params["sigma"] / math.sqrt(2 * 254)], 1e-12
+    )
 
 
 def test_groundbeef_model_ranking(groundbeef: np.ndarray) -> None:
@@ -786,7 +959,9 @@ def test_toxocara_poisson_and_negative_binomial(toxocara: np.ndarray) -> None:
     pois = lk.fit(lk.Poisson(), toxocara)
     assert pois.params["rate"] == pytest.approx(toxocara.mean(), rel=1e-14)
     assert pois.params["rate"] == pytest.approx(8.679, abs=5e-4)
-    assert pois.loglik == pytest.approx(st.poisson(toxocara.mean()).logpmf(toxocara).sum(), rel=1e-12)
+    assert pois.loglik == pytest.approx(
+        st.poisson(toxocara.mean()).logpmf(toxocara).sum(), rel=1e-12
+    )
     assert pois.loglik == pytest.approx(-507.53, abs=0.01)
 
     nb = lk.fit(lk.NegativeBinomial(), toxocara)
@@ -796,7 +971,9 @@ def test_toxocara_poisson_and_negative_binomial(toxocara: np.ndarray) -> None:
         mu, alpha = np.exp(t)
         return -st.nbinom.logpmf(toxocara, 1 / alpha, 1 / (1 + alpha * mu)).sum()
 
-    ref = so.minimize(nll, [math.log(5.0), 0.0], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12})
+    ref = so.minimize(
+        nll, [math.log(5.0), 0.0], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12}
+    )
     _close(nb.params, np.exp(ref.x), 1e-6)
     assert nb.loglik == pytest.approx(-ref.fun, abs=1e-8)
     # the NB2 mean MLE is the sample mean

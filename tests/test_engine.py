@@ -88,7 +88,9 @@ def test_profile_interval_contains_estimate_and_is_asymmetric(gamma_fit):
     # at each end the deviance equals the chi-square quantile: refit with shape fixed there
     for end in prof.loc["shape"]:
         restricted = lk.fit(lk.Gamma(), gamma_fit._ctx.data, fixed={"shape": end})
-        assert 2 * (gamma_fit.loglik - restricted.loglik) == pytest.approx(3.841458820694124, abs=1e-6)
+        assert 2 * (gamma_fit.loglik - restricted.loglik) == pytest.approx(
+            3.841458820694124, abs=1e-6
+        )
 
 
 def test_summary_and_html(gamma_fit):
@@ -106,7 +108,9 @@ def test_transform_invariance_and_delta_method(gamma_fit):
     grad = np.array([1 / b, -a / b**2])
     se = math.sqrt(grad @ gamma_fit.cov.to_numpy() @ grad)
     assert mean.se.iloc[0] == pytest.approx(se, rel=1e-10)
-    both = gamma_fit.transform(lambda p: {"mean": p["shape"] / p["rate"], "var": p["shape"] / p["rate"] ** 2})
+    both = gamma_fit.transform(
+        lambda p: {"mean": p["shape"] / p["rate"], "var": p["shape"] / p["rate"] ** 2}
+    )
     assert list(both.estimate.index) == ["mean", "var"]
     assert both.conf_int().shape == (2, 2)
 

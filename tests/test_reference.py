@@ -233,18 +233,27 @@ def test_right_censored_exponential_closed_form():
     assert f.loglik == pytest.approx(d * np.log(rate) - rate * total, rel=1e-12)
 
 
-def _mixed_censoring(x, rng):
-    """Exact, right-, left- (lower = -inf) and interval-censored rows; no bound touches 0."""
+def _mixed_censoring(x, rng, additive):
+    """Exact, right-, left- (lower = -inf) and interval-censored rows, a quarter each.
+
+    Censoring points sit on the correct side of x: shifted by up to 2 (additive, for data on
+    the real line) or scaled by factors in (0.3, 2) (for positive data, so no bound touches 0).
+    """
     n = x.shape[0]
     kind = np.arange(n) % 4
     lower, upper = x.copy(), x.copy()
     r, l, i = kind == 1, kind == 2, kind == 3
-    lower[r] = x[r] * rng.uniform(0.3, 1.0, r.sum())
-    upper[r] = np.inf
-    lower[l] = -np.inf
-    upper[l] = x[l] * rng.uniform(1.0, 2.0, l.sum())
-    lower[i] = x[i] * rng.uniform(0.5, 1.0, i.sum())
-    upper[i] = x[i] * rng.uniform(1.0, 1.5, i.sum())
+
+    def below(v, k):
+        return v - rng.uniform(0.0, 2.0, k) if additive else v * rng.uniform(0.3, 1.0, k)
+
+    def above(v, k):
+        return v + rng.uniform(0.0, 2.0, k) if additive else v * rng.uniform(1.0, 2.0, k)
+
+    lower[r], upper[r] = below(x[r], r.sum()), np.inf
+    lower[l], upper[l] = -np.inf, above(x[l], l.sum())
+    lower[i], upper[i] = below(x[i], i.sum()), above(x[i], i.sum())
+    assert np.all(lower <= upper)
     return lower, upper
 
 
@@ -295,7 +304,7 @@ def test_left_and_interval_censoring_equals_scipy(family):
             return st.weibull_min(k, scale=lam)
 
         start = [1.0, float(np.mean(x))]
-    lower, upper = _mixed_censoring(x, rng)
+    lower, upper = _mixed_censoring(x, rng, additive=family == "normal")
     nll = _scipy_censored_nll(dist, lower, upper)
     f = lk.fit(model, lk.Censored(lower, upper))
     assert f.converged
@@ -359,7 +368,9 @@ def test_profile_exponential_rate():
     solved with brentq."""
     x = np.random.default_rng(31).exponential(0.5, N)
     r_hat = 1 / x.mean()
-    ref = _roots(lambda r: 2 * N * (np.log(r_hat / r) + r / r_hat - 1), r_hat, r_hat / 10, r_hat * 10)
+    ref = _roots(
+        lambda r: 2 * N * (np.log(r_hat / r) + r / r_hat - 1), r_hat, r_hat / 10, r_hat * 10
+    )
     ci = lk.fit(lk.Exponential(), x).conf_int(method="profile").loc["rate"]
     assert rel([ci["lower"], ci["upper"]], ref) < 1e-9
 
@@ -415,15 +426,17 @@ def test_profile_normal_mu_sigma_profiled_out():
 
 def test_profile_vector_element_equals_brute_force(spector, logit_fit):
     """Reference: a brute-force profile of beta[1] in the logistic user model, built from
-    statsmodels alone: for each value b, the other coefficients are maximised by
-    statsmodels Logit with b * x1 as an offset; a grid brackets the two crossings of
+    statsmodels alone: for each value b, the other coefficients are maximised by a
+    statsmodels Binomial GLM (logit link, IRLS) with b * x1 as an offset; a grid brackets the two crossings of
     chi2_1(0.95) and brentq refines them."""
     X, y = spector
     others = np.delete(X, 1, axis=1)
     llf_hat = sm.Logit(y, X).fit(disp=0, tol=1e-12, maxiter=100).llf
+    binomial = sm.families.Binomial()
 
     def dev(b):
-        r = sm.Logit(y, others, offset=b * X[:, 1]).fit(disp=0, tol=1e-12, maxiter=100)
+        r = sm.GLM(y, others, family=binomial, offset=b * X[:, 1]).fit(tol=1e-13, maxiter=200)
+        assert r.converged
         return 2 * (llf_hat - r.llf) - Q95
 
     b_hat, se = logit_fit.params["beta[1]"], logit_fit.se["beta[1]"]

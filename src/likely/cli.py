@@ -10,7 +10,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="likely", description="Maximum likelihood estimation.")
     sub = parser.add_subparsers(dest="command", required=True)
     tour = sub.add_parser("tour", help="walk through the lesson of maximum likelihood on real data")
-    tour.add_argument("--out", default="tour-output", help="folder for the plots (default tour-output)")
+    tour.add_argument(
+        "--out", default="tour-output", help="folder for the plots (default tour-output)"
+    )
     tour.add_argument("--no-plot", action="store_true", help="skip writing plots")
     args = parser.parse_args(argv)
     try:

@@ -50,7 +50,9 @@ def run(out_dir: str | None = "tour-output", say: Callable[[str], None] = print)
     dens = np.exp(np.asarray(normal.logpdf({"mu": 0.0, "sigma": 0.02}, r)))
     product = float(np.prod(dens[:400] * 1e-3))
     say(f"The product of 400 densities (in units of 0.001) underflows: {product}")
-    say(f"The sum of all {n} log-densities is finite: {normal.loglik({'mu': 0.0, 'sigma': 0.02}, r):.2f}")
+    say(
+        f"The sum of all {n} log-densities is finite: {normal.loglik({'mu': 0.0, 'sigma': 0.02}, r):.2f}"
+    )
 
     _title(say, "3. Three canonical MLEs: closed form against Newton's method")
     fit_n = lk.fit(normal, r)
@@ -59,34 +61,50 @@ def run(out_dir: str | None = "tour-output", say: Callable[[str], None] = print)
     results["normal_mu"] = float(fit_n.params["mu"])
     results["normal_var"] = var_mle
     say(f"Normal:    mu_hat = mean = {fit_n.params['mu']:.6f}   (Newton: {num_n.params['mu']:.6f})")
-    say(f"           sigma^2_hat = (1/n) sum (x - mean)^2 = {var_mle:.8f}   (Newton: {num_n.params['sigma'] ** 2:.8f})")
-    say(f"           the unbiased 1/(n-1) version is {np.var(r, ddof=1):.8f}: the MLE is biased by (n-1)/n")
+    say(
+        f"           sigma^2_hat = (1/n) sum (x - mean)^2 = {var_mle:.8f}   (Newton: {num_n.params['sigma'] ** 2:.8f})"
+    )
+    say(
+        f"           the unbiased 1/(n-1) version is {np.var(r, ddof=1):.8f}: the MLE is biased by (n-1)/n"
+    )
     up = (r > 0).astype(float)
     fit_b = lk.fit(lk.Bernoulli(), up)
     num_b = lk.fit(lk.Bernoulli(), up, method="newton")
     results["bernoulli_p"] = float(fit_b.params["p"])
-    say(f"Bernoulli: p_hat = k/n = {int(up.sum())}/{n} = {fit_b.params['p']:.6f}   (Newton: {num_b.params['p']:.6f})   [up days]")
+    say(
+        f"Bernoulli: p_hat = k/n = {int(up.sum())}/{n} = {fit_b.params['p']:.6f}   (Newton: {num_b.params['p']:.6f})   [up days]"
+    )
     months = n // 21
     counts = (np.abs(r[: months * 21]) > 0.03).reshape(months, 21).sum(axis=1).astype(float)
     fit_p = lk.fit(lk.Poisson(), counts)
     num_p = lk.fit(lk.Poisson(), counts, method="newton")
     results["poisson_rate"] = float(fit_p.params["rate"])
-    say(f"Poisson:   rate_hat = mean = {fit_p.params['rate']:.6f}   (Newton: {num_p.params['rate']:.6f})   [days per 21-day month with a move over 3%]")
+    say(
+        f"Poisson:   rate_hat = mean = {fit_p.params['rate']:.6f}   (Newton: {num_p.params['rate']:.6f})   [days per 21-day month with a move over 3%]"
+    )
 
     _title(say, "4. Uncertainty from the Fisher information")
     se_mu = float(fit_n.se["mu"])
     results["se_mu"] = se_mu
-    say(f"se(mu_hat) = sigma_hat / sqrt(n) = {fit_n.params['sigma'] / math.sqrt(n):.8f}; from the information: {se_mu:.8f}")
+    say(
+        f"se(mu_hat) = sigma_hat / sqrt(n) = {fit_n.params['sigma'] / math.sqrt(n):.8f}; from the information: {se_mu:.8f}"
+    )
     wald = fit_n.conf_int()
     prof = fit_n.conf_int(method="profile")
-    say(f"95% Wald interval for mu:    ({wald.loc['mu', 'lower']:.6f}, {wald.loc['mu', 'upper']:.6f})")
-    say(f"95% profile interval for mu: ({prof.loc['mu', 'lower']:.6f}, {prof.loc['mu', 'upper']:.6f})")
+    say(
+        f"95% Wald interval for mu:    ({wald.loc['mu', 'lower']:.6f}, {wald.loc['mu', 'upper']:.6f})"
+    )
+    say(
+        f"95% profile interval for mu: ({prof.loc['mu', 'lower']:.6f}, {prof.loc['mu', 'upper']:.6f})"
+    )
 
     _title(say, "5. Invariance: the MLE of g(theta) is g(theta_hat)")
     vol = fit_n.transform(lambda p: p["sigma"] * math.sqrt(252))
     vci = vol.conf_int().iloc[0]
     results["annual_vol"] = float(vol)
-    say(f"Annualised volatility sigma*sqrt(252) = {float(vol):.4f}, delta-method se {vol.se.iloc[0]:.4f}, 95% CI ({vci['lower']:.4f}, {vci['upper']:.4f})")
+    say(
+        f"Annualised volatility sigma*sqrt(252) = {float(vol):.4f}, delta-method se {vol.se.iloc[0]:.4f}, 95% CI ({vci['lower']:.4f}, {vci['upper']:.4f})"
+    )
     odds = fit_b.transform(lambda p: p["p"] / (1 - p["p"]))
     say(f"Odds of an up day p/(1-p) = {float(odds):.4f} (se {odds.se.iloc[0]:.4f})")
 
@@ -101,12 +119,16 @@ def run(out_dir: str | None = "tour-output", say: Callable[[str], None] = print)
     lr = fit_t.lr_test(fit_n)
     results["t_df"] = float(fit_t.params["df"])
     say(f"Student-t: df = {fit_t.params['df']:.3f} (se {fit_t.se['df']:.3f}): heavy tails")
-    say(f"AIC Normal {fit_n.aic:.1f} vs Student-t {fit_t.aic:.1f}; LR statistic {lr.statistic:.1f} (the Normal is the df -> inf limit, so the chi-square(1) p-value is conservative)")
+    say(
+        f"AIC Normal {fit_n.aic:.1f} vs Student-t {fit_t.aic:.1f}; LR statistic {lr.statistic:.1f} (the Normal is the df -> inf limit, so the chi-square(1) p-value is conservative)"
+    )
 
     _title(say, "8. MAP: the likelihood plus a prior")
     fit_map = lk.fit(lk.Bernoulli(), up[:20], prior={"p": lk.priors.Beta(5.0, 5.0)})
     k = int(up[:20].sum())
-    say(f"First 20 days: {k} up. MLE {k / 20:.3f}; with a Beta(5,5) prior the MAP is (k+4)/(n+8) = {(k + 4) / 28:.4f}: {fit_map.params['p']:.4f}")
+    say(
+        f"First 20 days: {k} up. MLE {k / 20:.3f}; with a Beta(5,5) prior the MAP is (k+4)/(n+8) = {(k + 4) / 28:.4f}: {fit_map.params['p']:.4f}"
+    )
 
     _title(say, "Where this goes next")
     say("The same engine fits any log-density you write in jax.numpy (lk.Model), censored data")
@@ -127,8 +149,13 @@ def _plot_coin(coin: lk.Binomial, path: str, interval: tuple[float, float]) -> N
     ax.plot(grid[::8], like, color="C0", label="L(p) = C(10,7) p^7 (1-p)^3")
     for p in (0.5, 0.7, 0.9):
         ax.plot([p], [coin.likelihood({"p": p}, [7])], "o", color="C1")
-        ax.annotate(f"L({p})={coin.likelihood({'p': p}, [7]):.3f}", (p, coin.likelihood({"p": p}, [7])),
-                    textcoords="offset points", xytext=(5, 5) if p < 0.8 else (-75, 5), fontsize=8)
+        ax.annotate(
+            f"L({p})={coin.likelihood({'p': p}, [7]):.3f}",
+            (p, coin.likelihood({"p": p}, [7])),
+            textcoords="offset points",
+            xytext=(5, 5) if p < 0.8 else (-75, 5),
+            fontsize=8,
+        )
     ax.axvspan(*interval, color="C0", alpha=0.12, label="95% profile interval")
     ax.axvline(0.7, color="C1", ls="--", lw=1, label="MLE p = 0.7")
     ax.set_xlabel("p (probability of heads)")
