@@ -427,8 +427,8 @@ def test_profile_normal_mu_sigma_profiled_out():
 def test_profile_vector_element_equals_brute_force(spector, logit_fit):
     """Reference: a brute-force profile of beta[1] in the logistic user model, built from
     statsmodels alone: for each value b, the other coefficients are maximised by a
-    statsmodels Binomial GLM (logit link, IRLS) with b * x1 as an offset; a grid brackets the two crossings of
-    chi2_1(0.95) and brentq refines them."""
+    statsmodels Binomial GLM (logit link, IRLS) with b * x1 as an offset; a grid brackets
+    the two crossings of chi2_1(0.95) and brentq refines them."""
     X, y = spector
     others = np.delete(X, 1, axis=1)
     llf_hat = sm.Logit(y, X).fit(disp=0, tol=1e-12, maxiter=100).llf

@@ -17,7 +17,9 @@ def _use_compilation_cache() -> None:
 
     Off with LIKELY_NO_COMPILATION_CACHE=1; a cache directory the user already gave JAX is
     respected; LIKELY_CACHE_DIR moves ours (default ~/.cache/likely/jax)."""
-    if _os.environ.get("LIKELY_NO_COMPILATION_CACHE") or _jax.config.jax_compilation_cache_dir:
+    if _os.environ.get("LIKELY_NO_COMPILATION_CACHE") or _jax.config.values.get(
+        "jax_compilation_cache_dir"
+    ):
         return
     base = _os.environ.get("XDG_CACHE_HOME") or _os.path.join(_os.path.expanduser("~"), ".cache")
     path = _os.environ.get("LIKELY_CACHE_DIR") or _os.path.join(base, "likely", "jax")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -12,6 +14,7 @@ def goog_log_returns() -> np.ndarray:
     """
     from matplotlib import cbook
 
-    with cbook.get_sample_data("goog.npz") as data:
-        prices = np.asarray(data["price_data"]["adj_close"], dtype=float)
+    data: Any = cbook.get_sample_data("goog.npz")
+    with data:
+        prices = np.asarray(data["price_data"]["adj_close"], dtype=np.float64)
     return np.diff(np.log(prices))

@@ -73,6 +73,8 @@ class CensoredModel(AbstractModel):
             raise DataError(
                 f"lower and upper must be 1-d of equal length, got {lo.shape}, {hi.shape}"
             )
+        # a lower bound at (or below) the support's lower end is left-censoring
+        lo = np.where(lo <= getattr(self.base, "support_lower", -np.inf), -np.inf, lo)
         bad = lo > hi
         if bad.any():
             i = int(np.argmax(bad))

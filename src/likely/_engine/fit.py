@@ -47,6 +47,14 @@ class Context:
         d, w, f = self.device
         return (d, w, f, self.scale)
 
+    @cached_property
+    def derivatives(self) -> Any:
+        """The model's structured derivatives if it has them, else autodiff on the problem."""
+        custom = self.problem.model.derivatives(self.problem, self.data, self.weights, self.fixed)
+        if custom is not None:
+            return custom
+        return inference.AutodiffDerivatives(self.problem, *self.args())
+
     def solve(
         self,
         u0: np.ndarray,
@@ -60,7 +68,8 @@ class Context:
             return bfgs(
                 self.problem, u0, self.args(), mask=mask, gtol=tol, max_iter=max_iter or 1000
             )
-        return newton(self.problem, u0, self.args(), mask=mask, gtol=tol, max_iter=max_iter or 100)
+        vgh = self.derivatives.value_grad_hess
+        return newton(vgh, u0, mask=mask, gtol=tol, max_iter=max_iter or 100)
 
 
 def fit(
@@ -196,7 +205,6 @@ def information_u(ctx: Context, u: np.ndarray, values: dict, kind: str, hess: np
     if kind == "observed" and hess is None and unrestricted and model.exponential_family:
         if model.expected_information(values, ctx.data, ctx.weights) is not None:
             kind = "expected"
-    d, w, f = ctx.device if kind != "expected" else (None, None, None)
     if kind == "expected":
         full = problem.model.expected_information(values, ctx.data, ctx.weights)
         if full is None:
@@ -209,14 +217,13 @@ def information_u(ctx: Context, u: np.ndarray, values: dict, kind: str, hess: np
         keep = [i for i, lab in enumerate(all_layout.labels) if lab in set(problem.layout.labels)]
         sub = np.asarray(full)[np.ix_(keep, keep)]
         return jac.T @ sub @ jac, None
-    if hess is not None:
-        info = hess * ctx.scale
-    else:
-        info = np.asarray(inference.neg_hessian(problem, jnp.asarray(u), d, w, f))
+    if hess is None:
+        hess = ctx.derivatives.value_grad_hess(u)[2]
+    info = hess * ctx.scale
     if kind == "robust":
-        s = np.asarray(inference.scores(problem, jnp.asarray(u), d, w, f))
-        ww = np.asarray(w)
-        return info, s.T @ (ww[:, None] * s)
+        w = ctx.weights
+        s = ctx.derivatives.scores(u)[: w.shape[0]]  # drop padding rows
+        return info, s.T @ (w[:, None] * s)
     return info, None
 
 
@@ -246,8 +253,7 @@ def _finish(ctx: Context, values: dict, solver: SolverResult, method: str, cov_t
         if note is not None:
             warnings.warn(f"{problem.model.name}: {note}", InferenceWarning, stacklevel=3)
         jac = _jacobian(problem, u, values)
-        d, w, f = ctx.device
-        ll = inference.loglik_value(problem, jnp.asarray(u), d, w, f)
+        ll = ctx.derivatives.loglik(u)
     grad_norm = float(np.max(np.abs(solver.grad))) if solver.grad.size else 0.0
     return Fit(
         model=problem.model,

@@ -19,17 +19,7 @@ COV_TYPES = ("observed", "expected", "robust")
 
 
 @partial(jax.jit, static_argnums=(0,))
-def neg_hessian(problem: Problem, u, data, weights, fixed):
-    """Observed information (prior included, for MAP): minus the Hessian of the total."""
-
-    def total(v):
-        return problem.loglik(v, data, weights, fixed) + problem.log_prior(v, fixed)
-
-    return -jax.hessian(total)(u)
-
-
-@partial(jax.jit, static_argnums=(0,))
-def scores(problem: Problem, u, data, weights, fixed):
+def _scores(problem: Problem, u, data, weights, fixed):
     """Per-observation scores d log f(x_i) / d u, shape (n, p), unweighted."""
 
     def per_obs(v):
@@ -38,13 +28,35 @@ def scores(problem: Problem, u, data, weights, fixed):
     return jax.jacfwd(per_obs)(u)
 
 
+class AutodiffDerivatives:
+    """Value, gradient, Hessian and scores of a `Problem` by automatic differentiation.
+
+    The default for every model; a model may supply a faster structured implementation of the
+    same three methods through `AbstractModel.derivatives`.
+    """
+
+    def __init__(self, problem: Problem, data, weights, fixed, scale: float) -> None:
+        self.problem = problem
+        self.args = (data, weights, fixed, scale)
+
+    def value_grad_hess(self, u: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        from .solvers import _vgh
+
+        f, g, H = _vgh(self.problem, jnp.asarray(u), self.args)
+        return float(f), np.asarray(g), np.asarray(H)
+
+    def scores(self, u: np.ndarray) -> np.ndarray:
+        data, weights, fixed, _ = self.args
+        return np.asarray(_scores(self.problem, jnp.asarray(u), data, weights, fixed))
+
+    def loglik(self, u: np.ndarray) -> float:
+        data, weights, fixed, _ = self.args
+        return float(_loglik(self.problem, jnp.asarray(u), data, weights, fixed))
+
+
 @partial(jax.jit, static_argnums=(0,))
 def natural_jacobian(problem: Problem, u):
     return jax.jacfwd(problem.layout.natural_flat)(u)
-
-
-def loglik_value(problem: Problem, u, data, weights, fixed) -> float:
-    return float(_loglik(problem, u, data, weights, fixed))
 
 
 @partial(jax.jit, static_argnums=(0,))

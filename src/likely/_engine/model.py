@@ -59,6 +59,10 @@ class AbstractModel:
     ) -> np.ndarray | None:
         return None
 
+    def derivatives(self, problem: Any, data: Any, weights: np.ndarray, fixed: Any) -> Any:
+        """Optional structured derivatives (see `inference.AutodiffDerivatives`); None = autodiff."""
+        return None
+
     def loglik(self, params: Mapping[str, Any], data: Any) -> float:
         """Total log-likelihood of `data` at `params` (natural scale)."""
         prepared = self.prepare(data)
@@ -266,7 +270,7 @@ def explain_bad_start(model: AbstractModel, values: Mapping[str, Any], data: Any
     """The error for a log-likelihood that is not finite at the start values."""
     out = np.asarray(model.logpdf({k: jnp.asarray(v) for k, v in values.items()}, data))
     bad = ~np.isfinite(out)
-    where = ""
+    where = " (its gradient is not finite there)"
     if bad.any():
         i = int(np.argmax(bad))
         where = f" for observation {i} (log-density {out[i]})"

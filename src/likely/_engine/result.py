@@ -169,7 +169,7 @@ class Fit:
     @cached_property
     def _objective_at_hat(self) -> float:
         u = np.clip(self._u, -40.0, 40.0)
-        return float(self._ctx.problem(jnp.asarray(u), *self._ctx.args()))
+        return self._ctx.derivatives.value_grad_hess(u)[0]
 
     @property
     def log_posterior(self) -> float:

@@ -4,7 +4,8 @@ Newton uses the exact Hessian, globalised by Levenberg damping (H + lam I) with 
 acceptance test; damping falls as steps succeed, so the last iterations are pure Newton and
 converge quadratically. BFGS (quasi-Newton) serves large parameter counts.
 
-Every solver minimises `objective(u, *args)`; an optional `mask` pins coordinates (0 = held at
+Newton takes a function u -> (f, g, H) (autodiff by default, or a model's structured one);
+BFGS minimises `objective(u, *args)`. An optional `mask` pins coordinates (0 = held at
 their start value), which is how profile likelihoods reuse the same compiled program.
 """
 
@@ -67,9 +68,8 @@ def _vgh(objective: Callable, u, args):
 
 
 def newton(
-    objective: Callable,
+    value_grad_hess: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]],
     u0: np.ndarray,
-    args: tuple[Any, ...],
     *,
     mask: np.ndarray | None = None,
     gtol: float = 1e-12,
@@ -89,8 +89,7 @@ def newton(
     lam, decrement, it, first = 0.0, 0.0, 0, True
     status = MAX_ITER
     for _ in range(10 * max_iter + 50):
-        ft_, gt, Ht = (np.asarray(a) for a in _vgh(objective, jnp.asarray(trial), args))
-        ft = float(ft_)
+        ft, gt, Ht = value_grad_hess(trial)
         finite = bool(np.isfinite(ft) and np.all(np.isfinite(gt)) and np.all(np.isfinite(Ht)))
         if first and not finite:
             return SolverResult(trial, ft, gt * m, Ht, 0, NOT_FINITE)

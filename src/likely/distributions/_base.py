@@ -30,7 +30,7 @@ class Distribution(AbstractModel):
         ok = np.asarray(self._in_support(x))
         if not ok.all():
             i = int(np.argmax(~ok.ravel()))
-            value = x[i] if self.event_ndim == 0 else x[i].tolist()
+            value = float(x.ravel()[i]) if self.event_ndim == 0 else x[i].tolist()
             raise DataError(
                 f"{self.name} data must be {self.support_text}; {where} row {i} is {value!r} "
                 f"({int((~ok).sum())} value(s) outside the support)"

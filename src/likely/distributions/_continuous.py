@@ -44,6 +44,35 @@ def _trigamma(x: float) -> float:
     return acc + series
 
 
+def _log_of_smaller(p, q):
+    """log p where p + q = 1: log(p) while p < 1/2, else log1p(-q), which keeps relative
+    accuracy when p is close to 1 (log(p) would keep only ~1e-16 absolute). Branches not
+    taken get safe inputs so that gradients stay finite."""
+    small = p < 0.5
+    return jnp.where(small, jnp.log(jnp.where(small, p, 1.0)), jnp.log1p(-jnp.where(small, 0.0, q)))
+
+
+def _lgamma_half_ratio(x):
+    """log Gamma(x + 1/2) - log Gamma(x), for x > 0, without the cancellation of two large
+    lgamma values (StudentT with large df: at df = 1e6 the plain difference loses 1e-10).
+
+    For x >= 10 the difference of the two Stirling series (Bernoulli terms through B_12;
+    truncation < 1e-15); below, the plain difference, whose terms are small."""
+    big = x >= 10.0
+    xb = jnp.where(big, x, 10.0)  # keep the branch not taken finite, for gradients
+    xs = jnp.where(big, 1.0, x)
+
+    def corr(y):  # log Gamma(y) - [(y - 1/2) log y - y + log(2 pi) / 2]
+        r = 1.0 / (y * y)
+        return (
+            1 / 12
+            - r * (1 / 360 - r * (1 / 1260 - r * (1 / 1680 - r * (1 / 1188 - r * 691 / 360360))))
+        ) / y
+
+    stirling = xb * jnp.log1p(0.5 / xb) - 0.5 + 0.5 * jnp.log(xb) + corr(xb + 0.5) - corr(xb)
+    return jnp.where(big, stirling, lgamma(xs + 0.5) - lgamma(xs))
+
+
 @dataclass(frozen=True, repr=False)
 class Normal(Distribution):
     """Normal(mu, sigma): f(x) = exp(-(x - mu)^2 / (2 sigma^2)) / (sigma sqrt(2 pi)).
@@ -185,10 +214,14 @@ class Gamma(Distribution):
         return a * jnp.log(b) + (a - 1) * jnp.log(x) - b * x - lgamma(a)
 
     def logcdf(self, params, x):
-        return jnp.log(jax.scipy.special.gammainc(params["shape"], params["rate"] * x))
+        p = jax.scipy.special.gammainc(params["shape"], params["rate"] * x)
+        q = jax.scipy.special.gammaincc(params["shape"], params["rate"] * x)
+        return _log_of_smaller(p, q)
 
     def logsf(self, params, x):
-        return jnp.log(jax.scipy.special.gammaincc(params["shape"], params["rate"] * x))
+        p = jax.scipy.special.gammainc(params["shape"], params["rate"] * x)
+        q = jax.scipy.special.gammaincc(params["shape"], params["rate"] * x)
+        return _log_of_smaller(q, p)
 
     def mle(self, x, w):
         m = float(wmean(x, w))
@@ -358,8 +391,7 @@ class StudentT(Distribution):
         nu, s = params["df"], params["scale"]
         z = (x - params["loc"]) / s
         return (
-            lgamma((nu + 1) / 2)
-            - lgamma(nu / 2)
+            _lgamma_half_ratio(nu / 2)
             - 0.5 * jnp.log(nu * math.pi)
             - jnp.log(s)
             - (nu + 1) / 2 * jnp.log1p(z * z / nu)
