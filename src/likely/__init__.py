@@ -55,5 +55,7 @@ from ._engine.result import Fit as Fit  # noqa: E402
 from ._engine.result import LRTest as LRTest  # noqa: E402
 from ._engine.result import Transformed as Transformed  # noqa: E402
 from .distributions import *  # noqa: E402, F403
+from .models.glm import GLMFit as GLMFit  # noqa: E402
+from .models.glm import glm as glm  # noqa: E402
 
 __version__ = "0.1.0"

@@ -143,7 +143,7 @@ def fit(
 
     if closed is not None:
         values = {k: np.asarray(v, float) for k, v in closed.items()}
-        layout = Layout.build(spec, values)
+        layout = Layout.build(spec, values, model)
         ctx = Context(Problem(model, layout, priors), prepared, w, {})
         ctx.closed_form = True
         u = layout.to_unconstrained(values)
@@ -154,7 +154,7 @@ def fit(
     start = {k: np.asarray(v, float) for k, v in start.items() if k not in fixed_values}
     start.update(init_values)
     free = {k: start[k] for k in spec if k not in fixed_values}
-    layout = Layout.build(spec, free)
+    layout = Layout.build(spec, free, model)
     check_logpdf_shape(model, {**free, **fixed_values}, prepared)
     ctx = Context(Problem(model, layout, priors), prepared, w, fixed_values)
     chosen = method
@@ -213,7 +213,7 @@ def information_u(ctx: Context, u: np.ndarray, values: dict, kind: str, hess: np
                 "use cov='observed' or cov='robust'"
             )
         jac = _jacobian(problem, u, values)
-        all_layout = Layout.build(problem.model.param_spec, values)
+        all_layout = Layout.build(problem.model.param_spec, values, problem.model)
         keep = [i for i, lab in enumerate(all_layout.labels) if lab in set(problem.layout.labels)]
         sub = np.asarray(full)[np.ix_(keep, keep)]
         return jac.T @ sub @ jac, None
@@ -298,5 +298,5 @@ def refinish(fit_: Fit, cov_type: str) -> Fit:
     """The same fit with another covariance type."""
     ctx = fit_._ctx
     solver = SolverResult(fit_._u, np.nan, np.zeros_like(fit_._u), None, fit_.iterations, 0)
-    out = _finish(ctx, dict(fit_.values), solver, fit_.method, cov_type)
-    return out.replace(converged=fit_.converged, message=fit_.message, grad_norm=fit_.grad_norm)
+    new = _finish(ctx, dict(fit_.values), solver, fit_.method, cov_type)
+    return fit_.replace(cov_type=new.cov_type, note=new.note, _cov_u=new._cov_u, _jac=new._jac)

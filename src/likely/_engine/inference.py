@@ -69,9 +69,19 @@ def diagnose(info: np.ndarray, labels: list[str]) -> str | None:
     if not np.all(np.isfinite(info)):
         return "the information matrix has non-finite entries"
     sym = 0.5 * (info + info.T)
-    eig, vec = np.linalg.eigh(sym)
+    diag = np.diag(sym)
+    if np.any(diag <= 0):
+        flat = sorted({labels[i] for i in np.flatnonzero(diag <= 0)})
+        return (
+            f"the information matrix has no positive curvature for {', '.join(flat)}: "
+            "these parameters are not identified by the data (or the fit is not at a maximum); "
+            "standard errors are undefined"
+        )
+    # scale-free test: the eigenvalues of the information in correlation form
+    d = 1.0 / np.sqrt(diag)
+    eig, vec = np.linalg.eigh(sym * np.outer(d, d))
     top = max(float(np.max(np.abs(eig))), 1e-300)
-    bad = eig <= 1e-11 * top
+    bad = eig <= 1e-12 * top
     if not bad.any():
         return None
     involved: set[str] = set()
@@ -81,8 +91,8 @@ def diagnose(info: np.ndarray, labels: list[str]) -> str | None:
     kind = "singular" if np.all(eig > -1e-8 * top) else "not positive definite"
     names = ", ".join(sorted(involved))
     return (
-        f"the information matrix is {kind} (smallest eigenvalue {eig.min():.3g}, largest "
-        f"{eig.max():.3g}); the parameters involved are: {names}. They are not identified by "
+        f"the information matrix is {kind} (smallest scaled eigenvalue {eig.min():.3g}); the "
+        f"parameters involved are: {names}. They are not identified by "
         "these data (collinear, redundant or on a boundary); standard errors are undefined"
     )
 

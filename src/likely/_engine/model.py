@@ -59,6 +59,10 @@ class AbstractModel:
     ) -> np.ndarray | None:
         return None
 
+    def element_labels(self, name: str, shape: tuple[int, ...]) -> tuple[str, ...] | None:
+        """Labels for the elements of an array parameter (e.g. column names); None = indices."""
+        return None
+
     def derivatives(self, problem: Any, data: Any, weights: np.ndarray, fixed: Any) -> Any:
         """Optional structured derivatives (see `inference.AutodiffDerivatives`); None = autodiff."""
         return None
@@ -164,9 +168,12 @@ class Block:
     constraint: Constraint
     offset: int  # into the unconstrained vector
     size: int  # unconstrained size
+    names: tuple[str, ...] | None = None  # element labels given by the model
 
     @property
     def labels(self) -> list[str]:
+        if self.names is not None:
+            return list(self.names)
         if self.shape == ():
             return [self.name]
         return [
@@ -180,14 +187,19 @@ class Layout:
     blocks: tuple[Block, ...]
 
     @staticmethod
-    def build(spec: Mapping[str, Constraint], values: Mapping[str, np.ndarray]) -> Layout:
+    def build(
+        spec: Mapping[str, Constraint],
+        values: Mapping[str, np.ndarray],
+        model: AbstractModel | None = None,
+    ) -> Layout:
         blocks, offset = [], 0
         for name, c in spec.items():
             if name not in values:
                 continue
             shape = tuple(np.shape(values[name]))
             size = c.unconstrained_size(shape)
-            blocks.append(Block(name, shape, c, offset, size))
+            names = model.element_labels(name, shape) if model is not None else None
+            blocks.append(Block(name, shape, c, offset, size, names))
             offset += size
         return Layout(tuple(blocks))
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import jax
 import jax.numpy as jnp
@@ -105,13 +105,13 @@ class Fit:
     _cov_u: np.ndarray = field(repr=False)
     _jac: np.ndarray = field(repr=False)
 
-    def replace(self, **changes: Any) -> Fit:
+    def replace(self, **changes: Any) -> Self:
         return dataclasses.replace(self, **changes)
 
     # ----------------------------------------------------------------------------- estimates
     @cached_property
     def _all_layout(self) -> Layout:
-        return Layout.build(self.model.param_spec, self.values)
+        return Layout.build(self.model.param_spec, self.values, self.model)
 
     @property
     def labels(self) -> list[str]:

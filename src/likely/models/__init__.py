@@ -1,0 +1,1 @@
+"""Model families built on the engine: regression (GLMs), and more as they land."""

@@ -1,0 +1,380 @@
+"""`lk.glm`: generalised linear models by maximum likelihood (or MAP with a prior)."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..._engine.errors import DataError, InferenceWarning, ModelError
+from ..._engine.fit import fit as engine_fit
+from ..._engine.indexed import weighted_gram
+from ..._engine.inference import covariance_u
+from ._design import build_design
+from ._families import FAMILIES, Family, dmu_deta
+from ._links import LINKS, Link
+from ._model import GLMModel, MultinomialLogitModel
+from ._result import GLMFit, GLMInfo
+
+COV_TYPES = ("observed", "nonrobust", "expected", "robust", "HC0", "HC1", "HC2", "HC3", "cluster")
+
+
+@dataclass(frozen=True)
+class MaskedPrior:
+    """A prior applied to the coefficients whose mask is True (the intercept is left out)."""
+
+    prior: Any
+    mask: tuple[bool, ...]
+
+    def logpdf(self, value):
+        m = jnp.asarray(self.mask, dtype=value.dtype)
+        lp = self.prior.logpdf(value)
+        if lp.ndim == 2:
+            m = m[:, None]
+        return jnp.sum(m * lp)
+
+
+def _resolve_family(family: Any) -> Family | str:
+    from ... import distributions as d
+
+    if isinstance(family, Family):
+        return family
+    if isinstance(family, str):
+        key = family.lower()
+        if key in ("multinomial", "categorical"):
+            return "multinomial"
+        if key not in FAMILIES:
+            raise ModelError(
+                f"unknown family {family!r}; choose from {sorted(set(FAMILIES))} or 'multinomial'"
+            )
+        return FAMILIES[key]
+    by_type = {
+        d.Normal: "gaussian",
+        d.Bernoulli: "binomial",
+        d.Binomial: "binomial",
+        d.Poisson: "poisson",
+        d.NegativeBinomial: "negative_binomial",
+        d.Gamma: "gamma",
+        d.Laplace: "laplace",
+        d.StudentT: "student_t",
+    }
+    for cls, name in by_type.items():
+        if isinstance(family, cls):
+            return FAMILIES[name]
+    if isinstance(family, d.Categorical | d.Multinomial):
+        return "multinomial"
+    raise ModelError(
+        f"family must be a name such as 'binomial' or a distribution such as lk.Poisson(), got {family!r}"
+    )
+
+
+def _resolve_link(family: Family, link: Any) -> Link:
+    if link is None:
+        return LINKS[family.default_link]
+    if isinstance(link, Link):
+        return link
+    if not isinstance(link, str) or link not in LINKS:
+        raise ModelError(f"unknown link {link!r}; choose from {sorted(LINKS)}")
+    if link not in family.links:
+        raise ModelError(f"the {family.name} family takes links {family.links}, not {link!r}")
+    return LINKS[link]
+
+
+def glm(
+    formula: str | None = None,
+    data: Any = None,
+    *,
+    y: Any = None,
+    X: Any = None,
+    family: Any = "gaussian",
+    link: Any = None,
+    weights: Any = None,
+    offset: Any = None,
+    exposure: Any = None,
+    trials: Any = None,
+    cov_type: str = "observed",
+    groups: Any = None,
+    prior: Any = None,
+    penalize_intercept: bool = False,
+    dispersion: str = "mle",
+    missing: str = "raise",
+    method: str = "auto",
+    init: dict[str, Any] | None = None,
+    max_iter: int | None = None,
+    tol: float = 1e-12,
+) -> GLMFit:
+    """Fit a generalised linear model by maximum likelihood.
+
+    ``lk.glm("grade ~ gpa + tuce + psi", data=df, family="binomial")`` or, with arrays,
+    ``lk.glm(y=y, X=X, family="poisson", offset=np.log(exposure))`` (X used as given: add a
+    column of ones for an intercept).
+
+    family: "gaussian", "binomial", "poisson", "negative_binomial" (NB2, alpha estimated),
+    "gamma" (shape estimated), "laplace" (least absolute deviations), "student_t" (sigma and df
+    estimated), "multinomial" (softmax over the response's levels, the first is the
+    reference); or a distribution such as ``lk.Bernoulli()``.
+    link: defaults to the canonical one ("inverse" for Gamma, as R and statsmodels).
+    weights: frequency weights. offset / exposure (offset = log exposure) enter the linear
+    predictor with coefficient 1. trials: binomial trials per row (y then counts successes).
+    cov_type: "observed" (default; the exact Hessian), "expected" (Fisher scoring's
+    information), "robust" / "HC0", "HC1", "HC2", "HC3", or "cluster" with ``groups=``.
+    prior: a prior (e.g. ``lk.priors.Normal(0, 1)``, ridge) on every coefficient but the
+    intercept (unless ``penalize_intercept``), or a dict by parameter name; the fit is then MAP.
+    dispersion: "mle" (the full likelihood) or "pearson" (Gaussian and Gamma only: the
+    coefficients' se use the Pearson chi2 / (n - p) dispersion, the R and statsmodels
+    convention).
+    missing: "raise" (default) or "drop" (rows with missing values are dropped and counted).
+    """
+    fam = _resolve_family(family)
+    multinomial = fam == "multinomial"
+    if cov_type not in COV_TYPES:
+        raise ModelError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
+    if cov_type == "cluster" and groups is None:
+        raise ModelError("cov_type='cluster' needs groups=... (a column name or one label per row)")
+    if dispersion not in ("mle", "pearson"):
+        raise ModelError(f"dispersion must be 'mle' or 'pearson', got {dispersion!r}")
+    design = build_design(
+        formula,
+        data,
+        y=y,
+        X=X,
+        weights=weights,
+        offset=offset,
+        exposure=exposure,
+        trials=trials,
+        groups=groups,
+        missing=missing,
+        categorical_response=multinomial,
+    )
+    Xa, ya, cols = design.X, design.y, design.columns
+    n = Xa.shape[0]
+    w = design.weights if design.weights is not None else np.ones(n)
+    if multinomial:
+        if design.offset is not None or design.trials is not None:
+            raise ModelError("multinomial logit takes neither offset nor trials")
+        model: Any = MultinomialLogitModel(cols, design.levels or ())
+        link_obj = LINKS["logit"]
+        fam_obj: Any = None
+    else:
+        assert isinstance(fam, Family)
+        fam_obj = fam
+        link_obj = _resolve_link(fam, link)
+        if design.trials is not None and fam.name != "binomial":
+            raise ModelError("trials= is for the binomial family")
+        if dispersion == "pearson" and fam.dispersion_param is None:
+            raise ModelError(
+                f"dispersion='pearson' applies to the gaussian and gamma families, not {fam.name}"
+            )
+        model = GLMModel(fam, link_obj, cols)
+        _check_response(fam, ya, design)
+    _check_design(Xa, w, cols)
+    if fam_obj is not None and fam_obj.name == "binomial":
+        _check_separation(Xa, ya, design.trials, cols)
+
+    data_dict: dict[str, np.ndarray] = {"X": Xa, "y": ya}
+    if design.offset is not None:
+        data_dict["offset"] = design.offset
+    if design.trials is not None:
+        data_dict["trials"] = design.trials
+    priors = _priors(prior, model, cols, penalize_intercept)
+    engine_cov = {"nonrobust": "observed", "HC0": "robust"}.get(cov_type, cov_type)
+    if engine_cov in ("HC1", "HC2", "HC3", "cluster"):
+        engine_cov = "observed"
+    result = engine_fit(
+        model,
+        data_dict,
+        weights=w,
+        init=init,
+        prior=priors,
+        method=method,
+        cov=engine_cov,
+        max_iter=max_iter,
+        tol=tol,
+    )
+    info = GLMInfo(
+        formula,
+        fam_obj,
+        link_obj,
+        cols,
+        design.y_name,
+        design.model_spec,
+        design.levels,
+        design.n_dropped,
+        dispersion,
+        Xa,
+        design.offset,
+        design.trials,
+    )
+    out = GLMFit(**{f.name: getattr(result, f.name) for f in dataclasses.fields(result)}, glm=info)
+    if cov_type in ("HC1", "HC2", "HC3", "cluster"):
+        out = _robust(out, cov_type, design.groups)
+    if dispersion == "pearson":
+        out = _pearson(out)
+    if fam_obj is not None and fam_obj.name == "binomial":
+        _warn_quasi_separation(out)
+    return out
+
+
+def _check_response(fam: Family, y: np.ndarray, design: Any) -> None:
+    data = {"trials": design.trials} if design.trials is not None else {}
+    ok = np.asarray(fam.in_support(y, data))
+    if not ok.all():
+        i = int(np.argmax(~ok))
+        raise DataError(
+            f"the {fam.name} response {design.y_name!r} must be {fam.support_text}; row {i} is "
+            f"{y[i]} ({int((~ok).sum())} value(s) outside)"
+        )
+
+
+def _check_design(X: np.ndarray, w: np.ndarray, cols: tuple[str, ...]) -> None:
+    G = weighted_gram(X, w)
+    d = np.sqrt(np.diag(G))
+    zero = np.flatnonzero(d == 0)
+    if zero.size:
+        raise DataError(
+            f"column(s) {[cols[j] for j in zero]} are all zero (no information about their coefficients)"
+        )
+    C = G / np.outer(d, d)
+    eig, vec = np.linalg.eigh(C)
+    bad = eig <= 1e-10 * eig.max()
+    if bad.any():
+        involved: list[str] = []
+        for k in np.flatnonzero(bad):
+            v = np.abs(vec[:, k])
+            involved += [
+                cols[j] for j in np.flatnonzero(v > 0.1 * v.max()) if cols[j] not in involved
+            ]
+        raise DataError(
+            f"the design matrix is rank deficient: columns {involved} are collinear (one is a "
+            "linear combination of the others, e.g. duplicated, or constant beside the "
+            "intercept); drop one of them"
+        )
+
+
+def _check_separation(
+    X: np.ndarray, y: np.ndarray, trials: np.ndarray | None, cols: tuple[str, ...]
+) -> None:
+    n = trials if trials is not None else np.ones_like(y)
+    if np.all(y == 0) or np.all(y == n):
+        raise DataError(
+            "the binomial response is constant (all failures or all successes): the MLE is on the boundary"
+        )
+    if trials is not None:
+        return
+    pos, neg = y == 1, y == 0
+    for j, c in enumerate(cols):
+        x = X[:, j]
+        if x.min() == x.max():
+            continue
+        if x[neg].max() < x[pos].min() or x[pos].max() < x[neg].min():
+            raise DataError(
+                f"perfect separation: column {c!r} splits the outcomes completely (every y=1 row "
+                "lies on one side of every y=0 row), so the MLE does not exist (the coefficient "
+                "runs to infinity). Remove the column, combine categories, or add a prior "
+                "(prior=lk.priors.Normal(0, s)) for a finite MAP estimate."
+            )
+
+
+def _warn_quasi_separation(f: GLMFit) -> None:
+    mu = f.predict()["mean"].to_numpy()
+    tr = f.glm.trials if f.glm.trials is not None else 1.0
+    p = mu / tr
+    extreme = (p < 1e-10) | (p > 1 - 1e-10)
+    if extreme.any():
+        warnings.warn(
+            f"quasi-complete separation: {int(extreme.sum())} observation(s) are fitted with "
+            "probability 0 or 1; some coefficients are not finite in the limit and their "
+            "standard errors are unreliable",
+            InferenceWarning,
+            stacklevel=3,
+        )
+
+
+def _priors(prior: Any, model: Any, cols: tuple[str, ...], penalize_intercept: bool) -> dict | None:
+    if prior is None:
+        return None
+    spec = model.param_spec
+    if isinstance(prior, dict):
+        out = dict(prior)
+    else:
+        out = {"beta": prior}
+    if "beta" in out:
+        mask = tuple(penalize_intercept or c != "Intercept" for c in cols)
+        out["beta"] = MaskedPrior(out["beta"], mask)
+    unknown = set(out) - set(spec)
+    if unknown:
+        raise ModelError(
+            f"prior names unknown parameter(s) {sorted(unknown)}; the model has {list(spec)}"
+        )
+    return out
+
+
+def _fisher_weights(f: GLMFit) -> np.ndarray:
+    info = f.glm
+    params = {k: jnp.asarray(v) for k, v in f.values.items()}
+    data: dict[str, Any] = {}
+    if info.trials is not None:
+        data["trials"] = jnp.asarray(info.trials)
+    eta = info.X @ f.values["beta"] + (info.offset if info.offset is not None else 0.0)
+    return np.asarray(info.family.fisher_weight(jnp.asarray(eta), info.link, params, data))
+
+
+def _robust(f: GLMFit, cov_type: str, groups: np.ndarray | None) -> GLMFit:
+    ctx = f._ctx
+    u = f._u
+    w = ctx.weights
+    n, k = float(w.sum()), f.k
+    info = ctx.derivatives.value_grad_hess(u)[2] * ctx.scale
+    S = ctx.derivatives.scores(u)[: w.shape[0]]
+    if cov_type == "cluster":
+        assert groups is not None
+        labels, idx = np.unique(groups, return_inverse=True)
+        G = labels.size
+        if G < 2:
+            raise DataError("cluster-robust covariance needs at least two groups")
+        sums = np.zeros((G, S.shape[1]))
+        np.add.at(sums, idx, w[:, None] * S)
+        meat = sums.T @ sums * (G / (G - 1)) * ((n - 1) / (n - k))
+    else:
+        scale = np.ones_like(w)
+        if cov_type in ("HC2", "HC3"):
+            X = f.glm.X
+            W = w * _fisher_weights(f)
+            XtWX_inv = np.linalg.inv(weighted_gram(X, W))
+            h = W * np.einsum("ij,jk,ik->i", X, XtWX_inv, X)
+            scale = 1 / (1 - h) if cov_type == "HC2" else 1 / (1 - h) ** 2
+        meat = S.T @ ((w * scale)[:, None] * S)
+        if cov_type == "HC1":
+            meat = meat * n / (n - k)
+    cov_u, note = covariance_u(info, f._free_labels, meat)
+    if note:
+        warnings.warn(note, InferenceWarning, stacklevel=3)
+    return f.replace(_cov_u=cov_u, cov_type=cov_type, note=note or f.note)
+
+
+def _pearson(f: GLMFit) -> GLMFit:
+    """Coefficient covariance phi_hat (X' W0 X)^-1 with the Pearson dispersion."""
+    info = f.glm
+    fam = info.family
+    X = info.X
+    w = f._ctx.weights
+    eta = X @ f.values["beta"] + (info.offset if info.offset is not None else 0.0)
+    mu = np.asarray(info.link.inverse(jnp.asarray(eta)))
+    V = np.asarray(fam.variance_function(jnp.asarray(mu), {}))
+    y = f._ctx.data["y"]
+    n, p = float(w.sum()), X.shape[1]
+    phi = float(np.sum(w * (y - mu) ** 2 / V) / (n - p))
+    d = np.asarray(dmu_deta(info.link, jnp.asarray(eta)))
+    cov_beta = phi * np.linalg.inv(weighted_gram(X, w * d * d / V))
+    layout = f._ctx.problem.layout
+    block = next(b for b in layout.blocks if b.name == "beta")
+    sl = slice(block.offset, block.offset + block.size)
+    cov_u = f._cov_u.copy()
+    cov_u[sl, :] = 0.0
+    cov_u[:, sl] = 0.0
+    cov_u[sl, sl] = cov_beta
+    return f.replace(_cov_u=cov_u)

@@ -1,0 +1,162 @@
+"""GLMs and multinomial logit as index models of the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import logsumexp
+
+from ..._engine.constraints import real
+from ..._engine.indexed import AbstractIndexModel, weighted_gram
+from ._families import Family
+from ._links import Link
+
+
+@dataclass(frozen=True, repr=False)
+class GLMModel(AbstractIndexModel):
+    """y_i ~ family(mean = g^-1(x_i' beta + offset_i), extra parameters)."""
+
+    family: Family
+    link: Link
+    columns: tuple[str, ...]
+
+    @property
+    def param_spec(self):
+        return {"beta": real, **self.family.extra}
+
+    @property
+    def smooth(self) -> bool:  # type: ignore[override]
+        return self.family.smooth
+
+    @property
+    def name(self) -> str:
+        return f"GLM {self.family.name} ({self.link.name} link)"
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def element_labels(self, name, shape):
+        return self.columns if name == "beta" else None
+
+    def prepare(self, data):
+        return data  # validated by lk.glm
+
+    def index_logpdf(self, eta, params, data):
+        return self.family.loglik(data["y"], eta, self.link, params, data)
+
+    def init(self, data, weights):
+        X, y = data["X"], data["y"]
+        mu = np.asarray(self.family.start_mu(y, data), dtype=float)
+        mean = mu / data["trials"] if "trials" in data else mu
+        with np.errstate(all="ignore"):
+            eta = np.asarray(self.link(jnp.asarray(mean)))
+        eta = np.where(np.isfinite(eta), eta, 0.0) - data.get("offset", 0.0)
+        sw = np.sqrt(weights)
+        beta = np.linalg.lstsq(X * sw[:, None], eta * sw, rcond=None)[0]
+        fitted = np.asarray(
+            self.family.mean(jnp.asarray(X @ beta + data.get("offset", 0.0)), self.link, data)
+        )
+        if not np.all(np.isfinite(fitted)) or (self.family.name == "gamma" and np.any(fitted <= 0)):
+            beta = np.zeros(X.shape[1])
+            beta_eta = float(np.average(eta, weights=weights))
+            if "Intercept" in self.columns:
+                beta[self.columns.index("Intercept")] = beta_eta
+            fitted = np.asarray(
+                self.family.mean(jnp.asarray(X @ beta + data.get("offset", 0.0)), self.link, data)
+            )
+        return {"beta": beta, **self.family.extra_init(y, fitted, data)}
+
+    def mle(self, data, weights):
+        """Closed form for Gaussian identity (weighted least squares); LAD for Laplace."""
+        name = self.family.name
+        if self.link.name != "identity" or name not in ("gaussian", "laplace"):
+            return None
+        X, y = data["X"], data["y"] - data.get("offset", 0.0)
+        if name == "gaussian":
+            sw = np.sqrt(weights)
+            beta = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0]
+            r = y - X @ beta
+            return {"beta": beta, "sigma": float(np.sqrt(np.sum(weights * r * r) / weights.sum()))}
+        beta = _least_absolute_deviations(X, y, weights)
+        return {
+            "beta": beta,
+            "scale": float(np.sum(weights * np.abs(y - X @ beta)) / weights.sum()),
+        }
+
+    def expected_information(self, params, data, weights):
+        extra_info = getattr(self.family, "extra_information", None)
+        if self.family.extra and (extra_info is None or len(self.family.extra) > 1):
+            return None
+        eta = data["X"] @ params["beta"] + data.get("offset", 0.0)
+        fw = np.asarray(self.family.fisher_weight(jnp.asarray(eta), self.link, params, data))
+        info_beta = weighted_gram(data["X"], weights * fw)
+        if not self.family.extra:
+            return info_beta
+        p = info_beta.shape[0]
+        full = np.zeros((p + 1, p + 1))
+        full[:p, :p] = info_beta
+        assert extra_info is not None
+        full[p:, p:] = extra_info(params, float(weights.sum()))
+        return full
+
+
+def _least_absolute_deviations(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """min sum w |y - X b| as a linear programme (HiGHS): b free, u, v >= 0, Xb + u - v = y."""
+    from scipy.optimize import linprog
+    from scipy.sparse import eye, hstack
+
+    n, p = X.shape
+    c = np.concatenate([np.zeros(p), w, w])
+    A = hstack([X, eye(n), -eye(n)], format="csr")
+    bounds = [(None, None)] * p + [(0, None)] * (2 * n)
+    res = linprog(c, A_eq=A, b_eq=y, bounds=bounds, method="highs")
+    if res.status != 0:
+        from ..._engine.errors import ModelError
+
+        raise ModelError(f"least absolute deviations failed: {res.message}")
+    return np.asarray(res.x[:p])
+
+
+@dataclass(frozen=True, repr=False)
+class MultinomialLogitModel(AbstractIndexModel):
+    """P(y = k) = softmax(x' beta_k), beta_0 = 0 for the reference level (the first)."""
+
+    columns: tuple[str, ...]
+    levels: tuple[str, ...]
+
+    @property
+    def n_index(self) -> int:  # type: ignore[override]
+        return len(self.levels) - 1
+
+    @property
+    def param_spec(self):
+        return {"beta": real}
+
+    @property
+    def name(self) -> str:
+        return f"multinomial logit ({len(self.levels)} levels, reference {self.levels[0]!r})"
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def element_labels(self, name, shape):
+        return tuple(f"{c}[{lev}]" for c in self.columns for lev in self.levels[1:])
+
+    def prepare(self, data):
+        return data
+
+    def index_logpdf(self, eta, params, data):
+        full = jnp.concatenate([jnp.zeros((eta.shape[0], 1)), eta], axis=1)
+        y = data["y"].astype(jnp.int32)
+        return jnp.take_along_axis(full, y[:, None], axis=1)[:, 0] - logsumexp(full, axis=1)
+
+    def init(self, data, weights):
+        return {"beta": np.zeros((data["X"].shape[1], len(self.levels) - 1))}
+
+    def probabilities(self, beta: np.ndarray, X: np.ndarray) -> np.ndarray:
+        eta = np.concatenate([np.zeros((X.shape[0], 1)), X @ beta], axis=1)
+        eta -= eta.max(axis=1, keepdims=True)
+        e = np.exp(eta)
+        return e / e.sum(axis=1, keepdims=True)
