@@ -73,6 +73,7 @@ def newton(
     *,
     mask: np.ndarray | None = None,
     gtol: float = 1e-12,
+    xtol: float = 1e-11,
     max_iter: int = 100,
 ) -> SolverResult:
     """Damped Newton driven from Python around one compiled (f, g, H) evaluation.
@@ -112,18 +113,30 @@ def newton(
                 break
         gm = g * m
         Hm = H * np.outer(m, m) + np.diag(1.0 - m)
-        try:
-            L = np.linalg.cholesky(Hm + lam * np.eye(p))
-            step = -_cho_solve(L, gm) * m
-            ok = True
-        except np.linalg.LinAlgError:
-            step, ok = -gm, False
-            lam = max(lam * 10.0, 1e-6)
-        decrement = float(-gm @ step)
-        tiny = ok and lam == 0.0 and decrement <= 1e-20 * (1.0 + abs(f))
-        if accept and (np.max(np.abs(gm), initial=0.0) <= gtol or tiny):
+        # Convergence, judged at the current iterate with the undamped Newton step: the
+        # gradient test, a decrement below what float64 resolves, or a step that no longer
+        # moves the estimate (the gradient of badly scaled problems has a round-off floor).
+        pure = _newton_step(Hm, gm, 0.0)
+        if accept and pure is not None:
+            pure = pure * m
+            dec0 = float(-gm @ pure)
+            small_step = np.max(np.abs(pure) / (1.0 + np.abs(u)), initial=0.0) <= xtol
+            if (
+                np.max(np.abs(gm), initial=0.0) <= gtol
+                or dec0 <= 1e-20 * (1.0 + abs(f))
+                or small_step
+            ):
+                status = CONVERGED
+                break
+        elif accept and np.max(np.abs(gm), initial=0.0) <= gtol:
             status = CONVERGED
             break
+        step = _newton_step(Hm, gm, lam)
+        if step is None:
+            lam = max(lam * 10.0, 1e-6)
+            step = _newton_step(Hm, gm, lam)
+        step = -gm if step is None else step * m
+        decrement = float(-gm @ step)
         if it > max_iter:
             status = MAX_ITER
             break
@@ -132,9 +145,13 @@ def newton(
     return SolverResult(u, f, g * m, H, max(it - 1, 0), status)
 
 
-def _cho_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
-    y = np.linalg.solve(L, b)
-    return np.linalg.solve(L.T, y)
+def _newton_step(H: np.ndarray, g: np.ndarray, lam: float) -> np.ndarray | None:
+    """-(H + lam I)^-1 g by Cholesky, or None when H + lam I is not positive definite."""
+    try:
+        L = np.linalg.cholesky(H + lam * np.eye(H.shape[0]))
+    except np.linalg.LinAlgError:
+        return None
+    return -np.linalg.solve(L.T, np.linalg.solve(L, g))
 
 
 @partial(jax.jit, static_argnums=(0,), static_argnames=("max_iter",))

@@ -16,14 +16,15 @@ from ._base import Distribution, lgamma, log1mexp, wmean
 
 _LOG_2PI = math.log(2 * math.pi)
 _EULER = 0.5772156649015329
+_ASYMPTOTIC = 20.0  # digamma / trigamma use their asymptotic series from here up
 
 
 def _digamma(x: float) -> float:
-    """Scalar digamma: recurrence up to x >= 10, then the asymptotic series (error < 1e-15).
+    """Scalar digamma: recurrence up to x >= 20, then the asymptotic series (error < 1e-17).
 
     Pure Python, so that the special-purpose solvers below need no compilation."""
     acc = 0.0
-    while x < 10.0:
+    while x < _ASYMPTOTIC:
         acc -= 1.0 / x
         x += 1.0
     r = 1.0 / (x * x)
@@ -31,10 +32,27 @@ def _digamma(x: float) -> float:
     return acc + math.log(x) - 0.5 / x - series
 
 
+def _log_minus_digamma(x: float) -> float:
+    """log(x) - digamma(x) > 0, from the asymptotic series directly when x >= 20, so that
+    no precision is lost to cancellation when x is large (the value is ~1/(2x))."""
+    if x < _ASYMPTOTIC:
+        return math.log(x) - _digamma(x)
+    r = 1.0 / (x * x)
+    return 0.5 / x + r * (1 / 12 - r * (1 / 120 - r * (1 / 252 - r * (1 / 240 - r * (1 / 132)))))
+
+
+def _trigamma_minus_inverse(x: float) -> float:
+    """trigamma(x) - 1/x > 0 (~1/(2x^2)), likewise free of cancellation for large x."""
+    if x < _ASYMPTOTIC:
+        return _trigamma(x) - 1.0 / x
+    r = 1.0 / (x * x)
+    return r / 2 + r / x * (1 / 6 - r * (1 / 30 - r * (1 / 42 - r * (1 / 30 - r * 5 / 66))))
+
+
 def _trigamma(x: float) -> float:
     """Scalar trigamma, by the same recurrence and asymptotic series."""
     acc = 0.0
-    while x < 10.0:
+    while x < _ASYMPTOTIC:
         acc += 1.0 / (x * x)
         x += 1.0
     r = 1.0 / (x * x)
@@ -42,6 +60,16 @@ def _trigamma(x: float) -> float:
         1 / x + r / 2 + r / x * (1 / 6 - r * (1 / 30 - r * (1 / 42 - r * (1 / 30 - r * 5 / 66))))
     )
     return acc + series
+
+
+def _log_ndtr(z):
+    """log Phi(z), relatively accurate on both sides. jax's log_ndtr takes log(ndtr(z)) for
+    0 < z < 8, which keeps only ~1e-17 absolute accuracy where log Phi(z) ~ -Phi(-z) is tiny
+    (a relative error of 1e-7 at z = 6.4); log1p(-Phi(-z)) keeps it relative."""
+    pos = z > 0
+    zp = jnp.where(pos, z, 0.0)  # branches not taken get safe inputs, for gradients
+    zn = jnp.where(pos, 0.0, z)
+    return jnp.where(pos, jnp.log1p(-jax.scipy.special.ndtr(-zp)), log_ndtr(zn))
 
 
 def _log_of_smaller(p, q):
@@ -91,10 +119,10 @@ class Normal(Distribution):
         return -0.5 * z * z - jnp.log(params["sigma"]) - 0.5 * _LOG_2PI
 
     def logcdf(self, params, x):
-        return log_ndtr((x - params["mu"]) / params["sigma"])
+        return _log_ndtr((x - params["mu"]) / params["sigma"])
 
     def logsf(self, params, x):
-        return log_ndtr(-(x - params["mu"]) / params["sigma"])
+        return _log_ndtr(-(x - params["mu"]) / params["sigma"])
 
     def mle(self, x, w):
         mu = wmean(x, w)
@@ -232,8 +260,8 @@ class Gamma(Distribution):
             )
         a = (3 - s + math.sqrt((s - 3) ** 2 + 24 * s)) / (12 * s)  # Minka's start
         for _ in range(100):
-            f = math.log(a) - _digamma(a) - s
-            step = f / (1 / a - _trigamma(a))
+            f = _log_minus_digamma(a) - s
+            step = -f / _trigamma_minus_inverse(a)
             a_new = a - step
             if a_new <= 0:
                 a_new = a / 2
@@ -332,6 +360,22 @@ class Beta(Distribution):
         return jax.random.beta(key, p["a"], p["b"], shape)
 
 
+def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+    """The weighted median, equal to np.median of the data with each row written out w times:
+    where the cumulative weight reaches exactly half at an observation, the midpoint of it
+    and the next (the log-likelihood is flat between them)."""
+    if np.all(w == 1.0):
+        return float(np.median(x))
+    keep = w > 0
+    order = np.argsort(x[keep], kind="stable")
+    xs, cum = x[keep][order], np.cumsum(w[keep][order])
+    half = 0.5 * cum[-1]
+    i = int(np.searchsorted(cum, half))
+    if i + 1 < xs.size and math.isclose(cum[i], half, rel_tol=1e-12):
+        return 0.5 * (float(xs[i]) + float(xs[i + 1]))
+    return float(xs[i])
+
+
 @dataclass(frozen=True, repr=False)
 class Laplace(Distribution):
     """Laplace(loc, scale): f(x) = exp(-|x - loc| / scale) / (2 scale).
@@ -359,13 +403,7 @@ class Laplace(Distribution):
         return jnp.where(z > 0, -z - math.log(2), log1mexp(-jnp.abs(z) - math.log(2)))
 
     def mle(self, x, w):
-        if np.all(w == 1.0):
-            loc = float(np.median(x))
-        else:
-            order = np.argsort(x)
-            cum = np.cumsum(w[order])
-            loc = float(x[order][np.searchsorted(cum, 0.5 * cum[-1])])
-        return {"loc": loc, "scale": float(wmean(np.abs(x - loc), w))}
+        return {"loc": (loc := _weighted_median(x, w)), "scale": float(wmean(np.abs(x - loc), w))}
 
     def init(self, x, w):
         est = self.mle(x, w)

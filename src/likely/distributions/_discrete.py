@@ -231,6 +231,9 @@ class Categorical(Distribution):
     def _sample(self, key, p, shape):
         return jax.random.categorical(key, jnp.log(p["p"]), shape=shape).astype(jnp.float64)
 
+    def __repr__(self) -> str:
+        return "Categorical()" if self.k is None else f"Categorical(k={self.k})"
+
 
 @dataclass(frozen=True, repr=False)
 class Multinomial(Distribution):

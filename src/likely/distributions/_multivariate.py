@@ -44,13 +44,20 @@ class MultivariateNormal(Distribution):
         mu = wmean(x, w)
         r = x - mu
         cov = (r * w[:, None]).T @ r / w.sum()
-        try:
-            np.linalg.cholesky(cov)
-        except np.linalg.LinAlgError as e:
+        # Judge singularity on the correlation matrix, so that columns on very different
+        # scales are not mistaken for collinear ones; Cholesky alone accepts exactly
+        # collinear columns whenever rounding leaves a tiny positive pivot.
+        sd = np.sqrt(np.diag(cov))
+        singular = not np.all(sd > 0)
+        if not singular:
+            corr = cov / np.outer(sd, sd)
+            singular = bool(np.linalg.eigvalsh(corr)[0] <= 1e-12)
+        if singular:
             raise DataError(
-                "the sample covariance is singular: the columns are collinear or there are "
-                f"fewer observations ({x.shape[0]}) than dimensions + 1 ({x.shape[1] + 1})"
-            ) from e
+                "the sample covariance is singular: a column is constant, the columns are "
+                "collinear, or there are fewer weighted observations than dimensions + 1 "
+                f"({x.shape[1] + 1})"
+            )
         return {"mu": mu, "cov": cov}
 
     def init(self, x, w):

@@ -96,7 +96,7 @@ def glm(
     offset: Any = None,
     exposure: Any = None,
     trials: Any = None,
-    cov_type: str = "observed",
+    cov_type: str | None = None,
     groups: Any = None,
     prior: Any = None,
     penalize_intercept: bool = False,
@@ -120,7 +120,8 @@ def glm(
     link: defaults to the canonical one ("inverse" for Gamma, as R and statsmodels).
     weights: frequency weights. offset / exposure (offset = log exposure) enter the linear
     predictor with coefficient 1. trials: binomial trials per row (y then counts successes).
-    cov_type: "observed" (default; the exact Hessian), "expected" (Fisher scoring's
+    cov_type: "observed" (the default, the exact Hessian; "expected" for the Laplace family,
+    whose log-density has a kink), "expected" (Fisher scoring's
     information), "robust" / "HC0", "HC1", "HC2", "HC3", or "cluster" with ``groups=``.
     prior: a prior (e.g. ``lk.priors.Normal(0, 1)``, ridge) on every coefficient but the
     intercept (unless ``penalize_intercept``), or a dict by parameter name; the fit is then MAP.
@@ -131,6 +132,8 @@ def glm(
     """
     fam = _resolve_family(family)
     multinomial = fam == "multinomial"
+    if cov_type is None:
+        cov_type = "expected" if isinstance(fam, Family) and not fam.smooth else "observed"
     if cov_type not in COV_TYPES:
         raise ModelError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
     if cov_type == "cluster" and groups is None:
@@ -249,7 +252,7 @@ def _check_design(X: np.ndarray, w: np.ndarray, cols: tuple[str, ...]) -> None:
                 cols[j] for j in np.flatnonzero(v > 0.1 * v.max()) if cols[j] not in involved
             ]
         raise DataError(
-            f"the design matrix is rank deficient: columns {involved} are collinear (one is a "
+            f"the design matrix is rank deficient: collinear columns {involved} (one is a "
             "linear combination of the others, e.g. duplicated, or constant beside the "
             "intercept); drop one of them"
         )
@@ -327,7 +330,7 @@ def _robust(f: GLMFit, cov_type: str, groups: np.ndarray | None) -> GLMFit:
     ctx = f._ctx
     u = f._u
     w = ctx.weights
-    n, k = float(w.sum()), f.k
+    n, k = float(w.sum()), len(f._coef_labels)  # k counts coefficients, as R and statsmodels
     info = ctx.derivatives.value_grad_hess(u)[2] * ctx.scale
     S = ctx.derivatives.scores(u)[: w.shape[0]]
     if cov_type == "cluster":
