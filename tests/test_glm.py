@@ -286,3 +286,52 @@ def test_quasi_separation_warns():
         warnings.simplefilter("ignore", lk.ConvergenceWarning)
         with pytest.warns(lk.InferenceWarning, match="separation"):
             lk.glm(y=y, X=X, family="binomial")
+
+
+def test_l1_prior_is_exact_lasso():
+    """Reference: scikit-learn Lasso(alpha) = Gaussian with sigma fixed at 1 and a
+    Laplace(0, 1/(n alpha)) prior; exact zeros from proximal Newton."""
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 8))
+    y = X[:, :3] @ np.array([1.0, -2.0, 0.5]) + rng.normal(size=200)
+    design = np.column_stack([np.ones(200), X])
+    for alpha in (0.01, 0.1, 0.5):
+        sk = sklearn.Lasso(alpha=alpha, tol=1e-14, max_iter=100_000).fit(X, y)
+        f = lk.glm(
+            y=y, X=design, fixed={"sigma": 1.0}, prior=lk.priors.Laplace(0, 1 / (200 * alpha))
+        )
+        assert f.method == "proximal newton"
+        assert np.allclose(f.coef.to_numpy()[1:], sk.coef_, atol=1e-10)
+        assert f.coef.iloc[0] == pytest.approx(sk.intercept_, abs=1e-10)
+        zeros = f.coef.to_numpy()[1:] == 0.0
+        assert np.array_equal(zeros, sk.coef_ == 0.0)
+        if zeros.any():
+            assert "exactly 0" in (f.note or "")
+            assert np.isnan(f.se[f.coef.index[1:][zeros]]).all()
+            assert np.isfinite(f.se[f.coef.index[1:][~zeros]]).all()
+
+
+def test_l1_logistic_matches_liblinear(spector):
+    """Reference: scikit-learn LogisticRegression(penalty="l1", C, solver="liblinear") with a
+    huge intercept_scaling (so the intercept is effectively unpenalised): Laplace(0, C)."""
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    X = spector[["GPA", "TUCE", "PSI"]].to_numpy()
+    y = spector.GRADE.to_numpy()
+    for C in (0.3, 1.0):
+        sk = sklearn.LogisticRegression(
+            penalty="l1",
+            C=C,
+            solver="liblinear",
+            tol=1e-12,
+            max_iter=100_000,
+            intercept_scaling=1e6,
+        ).fit(X, y)
+        f = lk.glm(
+            "GRADE ~ GPA + TUCE + PSI",
+            data=spector,
+            family="binomial",
+            prior=lk.priors.Laplace(0, C),
+        )
+        assert np.allclose(f.coef.to_numpy()[1:], sk.coef_[0], rtol=1e-4, atol=1e-6)
+        assert np.array_equal(f.coef.to_numpy()[1:] == 0, sk.coef_[0] == 0)

@@ -55,6 +55,13 @@ class Laplace(Prior):
     def logpdf(self, value):
         return -jnp.abs(value - self.loc) / self.scale - math.log(2 * self.scale)
 
+    def l1(self, shape: tuple[int, ...]):
+        """(center, weight): the log-density is -sum weight |value - center| + const, so MAP
+        fits solve it exactly (proximal Newton) and coefficients can be exactly zero."""
+        import numpy as np
+
+        return np.full(shape, float(self.loc)), np.full(shape, 1.0 / self.scale)
+
 
 @dataclass(frozen=True)
 class Cauchy(Prior):

@@ -18,7 +18,7 @@ from .errors import ConvergenceWarning, InferenceWarning, ModelError
 from .model import AbstractModel, Layout, check_logpdf_shape, check_param_values, explain_bad_start
 from .problem import Problem
 from .result import Fit
-from .solvers import NOT_FINITE, SolverResult, bfgs, newton
+from .solvers import NOT_FINITE, SolverResult, bfgs, newton, proximal_newton
 
 METHODS = ("auto", "closed_form", "newton", "bfgs")
 _NEWTON_MAX_PARAMS = 200
@@ -160,7 +160,21 @@ def fit(
     chosen = method
     if method == "auto":
         chosen = "newton" if layout.size <= _NEWTON_MAX_PARAMS else "bfgs"
-    solver = ctx.solve(layout.to_unconstrained(free), method=chosen, max_iter=max_iter, tol=tol)
+    l1 = _l1_terms(priors, layout)
+    if l1 is not None:
+        # L1 (Laplace) priors: exact MAP by proximal Newton on the smooth rest
+        smooth = tuple((k, p) for k, p in priors if not _is_l1(p, layout))
+        smooth_ctx = Context(Problem(model, layout, smooth), prepared, w, fixed_values)
+        chosen = "proximal newton"
+        solver = proximal_newton(
+            smooth_ctx.derivatives.value_grad_hess,
+            layout.to_unconstrained(free),
+            l1[1] / ctx.scale,
+            l1[0],
+            max_iter=max_iter or 200,
+        )
+    else:
+        solver = ctx.solve(layout.to_unconstrained(free), method=chosen, max_iter=max_iter, tol=tol)
     if solver.status == NOT_FINITE and solver.iterations == 0:
         raise explain_bad_start(model, {**free, **fixed_values}, prepared)
     nat = layout.to_natural(jnp.asarray(solver.u))
@@ -175,7 +189,58 @@ def fit(
             ConvergenceWarning,
             stacklevel=2,
         )
-    return _finish(ctx, values, solver, chosen, cov_type)
+    result = _finish(ctx, values, solver, chosen, cov_type)
+    if l1 is not None:
+        result = _active_set_covariance(result, l1)
+    return result
+
+
+def _is_l1(prior: Any, layout: Layout) -> bool:
+    hook = getattr(prior, "l1", None)
+    return hook is not None and hook((1,)) is not None
+
+
+def _l1_terms(priors: tuple, layout: Layout) -> tuple[np.ndarray, np.ndarray] | None:
+    """(center, weight) over the unconstrained vector for L1 priors, or None if there are none."""
+    center, weight = np.zeros(layout.size), np.zeros(layout.size)
+    found = False
+    for name, prior in priors:
+        if not _is_l1(prior, layout):
+            continue
+        block = next((b for b in layout.blocks if b.name == name), None)
+        if block is None:
+            continue
+        if block.constraint.name != "real":
+            raise ModelError(
+                f"an L1 (Laplace) prior needs a real-valued parameter; {name!r} is {block.constraint!r}"
+            )
+        c, wt = prior.l1(block.shape)
+        sl = slice(block.offset, block.offset + block.size)
+        center[sl], weight[sl] = np.ravel(c), np.ravel(wt)
+        found = True
+    return (center, weight) if found else None
+
+
+def _active_set_covariance(result: Fit, l1: tuple[np.ndarray, np.ndarray]) -> Fit:
+    """Laplace-approximation covariance on the non-zero coordinates; none at the kinks."""
+    center, weight = l1
+    zero = (weight > 0) & (result._u == center)
+    if not zero.any():
+        return result
+    ctx = result._ctx
+    info = ctx.derivatives.value_grad_hess(result._u)[2] * ctx.scale
+    active = np.flatnonzero(~zero)
+    cov_u = np.full_like(info, np.nan)
+    labels = _u_labels(ctx.problem.layout)
+    sub, note = inference.covariance_u(info[np.ix_(active, active)], [labels[i] for i in active])
+    cov_u[np.ix_(active, active)] = sub
+    zeros = [labels[i] for i in np.flatnonzero(zero)]
+    shrunk = (
+        f"{len(zeros)} coefficient(s) shrunk to exactly 0 by the L1 prior ({', '.join(zeros[:8])}"
+        f"{', ...' if len(zeros) > 8 else ''}): the Laplace approximation does not apply at the "
+        "kink, so they have no posterior sd"
+    )
+    return result.replace(_cov_u=cov_u, note=shrunk if note is None else f"{shrunk}; {note}")
 
 
 def _check_prior(spec, prior: Mapping[str, Any], fixed: Mapping[str, Any]):

@@ -37,6 +37,14 @@ class MaskedPrior:
             m = m[:, None]
         return jnp.sum(m * lp)
 
+    def l1(self, shape: tuple[int, ...]):
+        inner = getattr(self.prior, "l1", None)
+        if inner is None:
+            return None
+        center, weight = inner(shape)
+        m = np.asarray(self.mask, dtype=float)
+        return center, weight * (m[:, None] if len(shape) == 2 else m)
+
 
 def _resolve_family(family: Any) -> Family | str:
     from ... import distributions as d
@@ -104,6 +112,7 @@ def glm(
     missing: str = "raise",
     method: str = "auto",
     init: dict[str, Any] | None = None,
+    fixed: dict[str, Any] | None = None,
     max_iter: int | None = None,
     tol: float = 1e-12,
 ) -> GLMFit:
@@ -124,11 +133,20 @@ def glm(
     whose log-density has a kink), "expected" (Fisher scoring's
     information), "robust" / "HC0", "HC1", "HC2", "HC3", or "cluster" with ``groups=``.
     prior: a prior (e.g. ``lk.priors.Normal(0, 1)``, ridge) on every coefficient but the
-    intercept (unless ``penalize_intercept``), or a dict by parameter name; the fit is then MAP.
+    intercept (a column named "Intercept" or a column of ones; unless ``penalize_intercept``),
+    or a dict by parameter name; the fit is then MAP.
     dispersion: "mle" (the full likelihood) or "pearson" (Gaussian and Gamma only: the
     coefficients' se use the Pearson chi2 / (n - p) dispersion, the R and statsmodels
     convention).
     missing: "raise" (default) or "drop" (rows with missing values are dropped and counted).
+    init, fixed: start values / fixed values by parameter name (e.g. ``fixed={"sigma": 1.0}``).
+
+    Penalties as priors (MAP): scikit-learn's ``LogisticRegression(C=C)`` (L2) is
+    ``prior=lk.priors.Normal(0, sqrt(C))``; ``penalty="l1"`` is ``lk.priors.Laplace(0, C)``;
+    ``PoissonRegressor(alpha=a)`` / ``GammaRegressor(alpha=a)`` are ``Normal(0, 1/sqrt(n a))``;
+    ``Lasso(alpha=a)`` is the gaussian family with ``fixed={"sigma": 1.0}`` and
+    ``Laplace(0, 1/(n a))``. Laplace (L1) priors are fitted exactly by proximal Newton, so
+    coefficients become exactly zero; those have no Laplace-approximation sd.
     """
     fam = _resolve_family(family)
     multinomial = fam == "multinomial"
@@ -183,7 +201,8 @@ def glm(
         data_dict["offset"] = design.offset
     if design.trials is not None:
         data_dict["trials"] = design.trials
-    priors = _priors(prior, model, cols, penalize_intercept)
+    intercept = tuple(c == "Intercept" or bool(np.all(Xa[:, j] == 1.0)) for j, c in enumerate(cols))
+    priors = _priors(prior, model, intercept, penalize_intercept)
     engine_cov = {"nonrobust": "observed", "HC0": "robust"}.get(cov_type, cov_type)
     if engine_cov in ("HC1", "HC2", "HC3", "cluster"):
         engine_cov = "observed"
@@ -192,6 +211,7 @@ def glm(
         data_dict,
         weights=w,
         init=init,
+        fixed=fixed,
         prior=priors,
         method=method,
         cov=engine_cov,
@@ -297,7 +317,9 @@ def _warn_quasi_separation(f: GLMFit) -> None:
         )
 
 
-def _priors(prior: Any, model: Any, cols: tuple[str, ...], penalize_intercept: bool) -> dict | None:
+def _priors(
+    prior: Any, model: Any, intercept: tuple[bool, ...], penalize_intercept: bool
+) -> dict | None:
     if prior is None:
         return None
     spec = model.param_spec
@@ -306,7 +328,7 @@ def _priors(prior: Any, model: Any, cols: tuple[str, ...], penalize_intercept: b
     else:
         out = {"beta": prior}
     if "beta" in out:
-        mask = tuple(penalize_intercept or c != "Intercept" for c in cols)
+        mask = tuple(penalize_intercept or not is_icpt for is_icpt in intercept)
         out["beta"] = MaskedPrior(out["beta"], mask)
     unknown = set(out) - set(spec)
     if unknown:
