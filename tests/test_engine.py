@@ -301,9 +301,9 @@ def test_bad_data_errors_name_the_problem():
 
 
 def test_bad_model_options_raise_model_error(gamma_x):
-    with pytest.raises(lk.ModelError, match="unknown parameter.*'scale'"):
+    with pytest.raises(lk.ModelError, match=r"unknown parameter.*'scale'"):
         lk.fit(lk.Gamma(), gamma_x, fixed={"scale": 1.0})
-    with pytest.raises(lk.ModelError, match="init.*'shape'.*> 0"):
+    with pytest.raises(lk.ModelError, match=r"init.*'shape'.*> 0"):
         lk.fit(lk.Gamma(), gamma_x, init={"shape": -1.0})
     with pytest.raises(lk.ModelError, match="nothing to estimate"):
         lk.fit(lk.Gamma(), gamma_x, fixed={"shape": 1.0, "rate": 1.0})

@@ -33,6 +33,19 @@ def _z(level: float) -> float:
     return float(norm.ppf(0.5 + level / 2))
 
 
+def delta_cov(G: np.ndarray, cov_u: np.ndarray) -> np.ndarray:
+    """G cov_u G', where coordinates without a covariance (NaN) make NaN only the outputs
+    that depend on them (plain matrix products would spread NaN everywhere)."""
+    missing = np.isnan(np.diag(cov_u))
+    if not missing.any():
+        return G @ cov_u @ G.T
+    out = G @ np.where(np.isnan(cov_u), 0.0, cov_u) @ G.T
+    touched = np.any(G[:, missing] != 0, axis=1)
+    out[touched, :] = np.nan
+    out[:, touched] = np.nan
+    return out
+
+
 def _pvalue_chi2(stat: float, df: float) -> float:
     from scipy.stats import chi2
 
@@ -143,7 +156,7 @@ class Fit:
         """Covariance of the estimates on the natural scale (zero rows for fixed parameters)."""
         labels = self.labels
         free = self._free_labels
-        cov_free = self._jac @ self._cov_u @ self._jac.T
+        cov_free = delta_cov(self._jac, self._cov_u)
         full = np.zeros((len(labels), len(labels)))
         pos = [labels.index(lab) for lab in free]
         full[np.ix_(pos, pos)] = cov_free
@@ -242,7 +255,7 @@ class Fit:
         u = jnp.asarray(self._u)
         est = np.asarray(flat(u))
         G = np.asarray(jax.jacfwd(flat)(u)).reshape(est.size, -1)
-        cov = G @ self._cov_u @ G.T
+        cov = delta_cov(G, self._cov_u)
         sample = g(problem.natural(u, fixed))
         if names is None:
             if isinstance(sample, Mapping):
