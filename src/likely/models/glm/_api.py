@@ -288,12 +288,23 @@ def _check_separation(
         )
     if trials is not None:
         return
-    pos, neg = y == 1, y == 0
+    pos = y == 1
+    # per-column ranges of x among y=1 and y=0 rows, in row chunks (no large temporaries)
+    big = np.finfo(float).max
+    lo1, hi1 = np.full(X.shape[1], big), np.full(X.shape[1], -big)
+    lo0, hi0 = lo1.copy(), hi1.copy()
+    for start in range(0, X.shape[0], 1 << 15):
+        Xc, pc = X[start : start + (1 << 15)], pos[start : start + (1 << 15)]
+        if pc.any():
+            lo1 = np.minimum(lo1, Xc[pc].min(axis=0))
+            hi1 = np.maximum(hi1, Xc[pc].max(axis=0))
+        if (~pc).any():
+            lo0 = np.minimum(lo0, Xc[~pc].min(axis=0))
+            hi0 = np.maximum(hi0, Xc[~pc].max(axis=0))
     for j, c in enumerate(cols):
-        x = X[:, j]
-        if x.min() == x.max():
-            continue
-        if x[neg].max() < x[pos].min() or x[pos].max() < x[neg].min():
+        if min(lo1[j], lo0[j]) == max(hi1[j], hi0[j]):
+            continue  # constant column
+        if hi0[j] < lo1[j] or hi1[j] < lo0[j]:
             raise DataError(
                 f"perfect separation: column {c!r} splits the outcomes completely (every y=1 row "
                 "lies on one side of every y=0 row), so the MLE does not exist (the coefficient "
@@ -303,9 +314,9 @@ def _check_separation(
 
 
 def _warn_quasi_separation(f: GLMFit) -> None:
-    mu = f.predict()["mean"].to_numpy()
-    tr = f.glm.trials if f.glm.trials is not None else 1.0
-    p = mu / tr
+    info = f.glm
+    eta = info.X @ f.values["beta"] + (info.offset if info.offset is not None else 0.0)
+    p = np.asarray(info.link.inverse(jnp.asarray(eta)))
     extreme = (p < 1e-10) | (p > 1 - 1e-10)
     if extreme.any():
         warnings.warn(

@@ -53,8 +53,8 @@ class GLMModel(AbstractIndexModel):
         with np.errstate(all="ignore"):
             eta = np.asarray(self.link(jnp.asarray(mean)))
         eta = np.where(np.isfinite(eta), eta, 0.0) - data.get("offset", 0.0)
-        sw = np.sqrt(weights)
-        beta = np.linalg.lstsq(X * sw[:, None], eta * sw, rcond=None)[0]
+        # one weighted least-squares step from mu0, as IRLS starts (normal equations: X is tall)
+        beta = np.linalg.solve(weighted_gram(X, weights), X.T @ (weights * eta))
         fitted = np.asarray(
             self.family.mean(jnp.asarray(X @ beta + data.get("offset", 0.0)), self.link, data)
         )
@@ -75,8 +75,7 @@ class GLMModel(AbstractIndexModel):
             return None
         X, y = data["X"], data["y"] - data.get("offset", 0.0)
         if name == "gaussian":
-            sw = np.sqrt(weights)
-            beta = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0]
+            beta = _weighted_least_squares(X, y, weights)
             r = y - X @ beta
             return {"beta": beta, "sigma": float(np.sqrt(np.sum(weights * r * r) / weights.sum()))}
         beta = _least_absolute_deviations(X, y, weights)
@@ -100,6 +99,13 @@ class GLMModel(AbstractIndexModel):
         assert extra_info is not None
         full[p:, p:] = extra_info(params, float(weights.sum()))
         return full
+
+
+def _weighted_least_squares(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """By QR of sqrt(w) X (accurate for ill-conditioned designs; X is checked full rank)."""
+    sw = np.sqrt(w)
+    Q, R = np.linalg.qr(X * sw[:, None])
+    return np.linalg.solve(R, Q.T @ (y * sw))
 
 
 def _least_absolute_deviations(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:

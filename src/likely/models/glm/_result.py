@@ -96,7 +96,7 @@ class GLMFit(Fit):
         beta = self.params[labels].to_numpy()
         cov = self.cov.loc[labels, labels].to_numpy()
         eta = X @ beta + off
-        se_eta = np.sqrt(np.einsum("ij,jk,ik->i", X, cov, X))
+        se_eta = np.sqrt(np.sum((X @ cov) * X, axis=1))
         if which == "linear":
             out = pd.DataFrame({"linear": eta, "se": se_eta})
             if interval is not None:
