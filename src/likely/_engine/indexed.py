@@ -124,12 +124,8 @@ class IndexDerivatives:
         )
 
     def loglik(self, u: np.ndarray) -> float:
-        eta = self._eta(u)
-        return float(
-            _local_value(
-                self.problem, jnp.asarray(eta), jnp.asarray(u), self.rest, self.jweights, self.fixed
-            )
-        )
+        # the same compiled kernel as the derivatives (one compilation per model, not two)
+        return float(self._local(u)[1][0])
 
     def value_grad_hess(self, u: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         eta, (total, d1, d_u, A, C, D) = self._local(u)
@@ -196,11 +192,6 @@ def _natural(problem: Problem, u, fixed):
 def _weighted_total(problem: Problem, eta, u, rest, weights, fixed):
     ll = problem.model.index_logpdf(eta, _natural(problem, u, fixed), rest)  # type: ignore[attr-defined]
     return jnp.sum(jnp.where(weights > 0, weights * ll, 0.0))
-
-
-@partial(jax.jit, static_argnums=(0,))
-def _local_value(problem, eta, u, rest, weights, fixed):
-    return _weighted_total(problem, eta, u, rest, weights, fixed)
 
 
 @partial(jax.jit, static_argnums=(0, 6))

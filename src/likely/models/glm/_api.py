@@ -316,7 +316,7 @@ def _check_separation(
 def _warn_quasi_separation(f: GLMFit) -> None:
     info = f.glm
     eta = info.X @ f.values["beta"] + (info.offset if info.offset is not None else 0.0)
-    p = np.asarray(info.link.inverse(jnp.asarray(eta)))
+    p = info.link.np_inverse(eta)
     extreme = (p < 1e-10) | (p > 1 - 1e-10)
     if extreme.any():
         warnings.warn(

@@ -112,7 +112,10 @@ class Binomial(Family):
 
     def loglik(self, y, eta, link, params, data):
         n = data.get("trials", 1.0)
-        out = y * link.log_mu(eta) + (n - y) * link.log1m_mu(eta)
+        if link.name == "logit":  # canonical form: fewer operations to differentiate
+            out = y * eta - n * jax.nn.softplus(eta)
+        else:
+            out = y * link.log_mu(eta) + (n - y) * link.log1m_mu(eta)
         if "trials" in data:
             out = out + gammaln(n + 1.0) - gammaln(y + 1.0) - gammaln(n - y + 1.0)
         return out
@@ -147,6 +150,8 @@ class Poisson(Family):
         return (y >= 0) & (np.floor(y) == y)
 
     def loglik(self, y, eta, link, params, data):
+        if link.name == "log":  # canonical form
+            return y * eta - jnp.exp(eta) - gammaln(y + 1.0)
         return y * link.log_mu(eta) - link.inverse(eta) - gammaln(y + 1.0)
 
     def variance(self, mu, params, data):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jax.numpy as jnp
+import numpy as np
 from jax.nn import log_sigmoid, sigmoid
 from jax.scipy.special import log_ndtr, ndtr, ndtri
 
@@ -16,6 +17,17 @@ class Link:
         raise NotImplementedError
 
     def __call__(self, mu):
+        raise NotImplementedError
+
+    # numpy twins for the edges (start values, predictions): no JAX dispatch or compilation
+    def np_link(self, mu: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def np_inverse(self, eta: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def np_dinverse(self, eta: np.ndarray) -> np.ndarray:
+        """d mu / d eta."""
         raise NotImplementedError
 
     # log mu and log(1 - mu), for links onto (0, 1); accurate in both tails
@@ -33,6 +45,15 @@ class Link:
 class Identity(Link):
     name: str = "identity"
 
+    def np_link(self, mu):
+        return np.asarray(mu, dtype=float)
+
+    def np_inverse(self, eta):
+        return np.asarray(eta, dtype=float)
+
+    def np_dinverse(self, eta):
+        return np.ones_like(eta, dtype=float)
+
     def inverse(self, eta):
         return eta
 
@@ -43,6 +64,15 @@ class Identity(Link):
 @dataclass(frozen=True, repr=False)
 class Log(Link):
     name: str = "log"
+
+    def np_link(self, mu):
+        return np.log(mu)
+
+    def np_inverse(self, eta):
+        return np.exp(eta)
+
+    def np_dinverse(self, eta):
+        return np.exp(eta)
 
     def inverse(self, eta):
         return jnp.exp(eta)
@@ -57,6 +87,16 @@ class Log(Link):
 @dataclass(frozen=True, repr=False)
 class Logit(Link):
     name: str = "logit"
+
+    def np_link(self, mu):
+        return np.log(mu) - np.log1p(-mu)
+
+    def np_inverse(self, eta):
+        return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(eta, dtype=float)))
+
+    def np_dinverse(self, eta):
+        p = self.np_inverse(eta)
+        return p * (1 - p)
 
     def inverse(self, eta):
         return sigmoid(eta)
@@ -75,6 +115,19 @@ class Logit(Link):
 class Probit(Link):
     name: str = "probit"
 
+    def np_link(self, mu):
+        from scipy.special import ndtri
+
+        return ndtri(mu)
+
+    def np_inverse(self, eta):
+        from scipy.special import ndtr
+
+        return ndtr(eta)
+
+    def np_dinverse(self, eta):
+        return np.exp(-0.5 * np.asarray(eta, dtype=float) ** 2) / np.sqrt(2 * np.pi)
+
     def inverse(self, eta):
         return ndtr(eta)
 
@@ -91,6 +144,15 @@ class Probit(Link):
 @dataclass(frozen=True, repr=False)
 class CLogLog(Link):
     name: str = "cloglog"
+
+    def np_link(self, mu):
+        return np.log(-np.log1p(-mu))
+
+    def np_inverse(self, eta):
+        return -np.expm1(-np.exp(eta))
+
+    def np_dinverse(self, eta):
+        return np.exp(eta - np.exp(eta))
 
     def inverse(self, eta):
         return -jnp.expm1(-jnp.exp(eta))
@@ -109,6 +171,15 @@ class CLogLog(Link):
 @dataclass(frozen=True, repr=False)
 class Inverse(Link):
     name: str = "inverse"
+
+    def np_link(self, mu):
+        return 1.0 / np.asarray(mu, dtype=float)
+
+    def np_inverse(self, eta):
+        return 1.0 / np.asarray(eta, dtype=float)
+
+    def np_dinverse(self, eta):
+        return -1.0 / np.asarray(eta, dtype=float) ** 2
 
     def inverse(self, eta):
         return 1.0 / eta

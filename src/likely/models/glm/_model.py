@@ -51,21 +51,19 @@ class GLMModel(AbstractIndexModel):
         mu = np.asarray(self.family.start_mu(y, data), dtype=float)
         mean = mu / data["trials"] if "trials" in data else mu
         with np.errstate(all="ignore"):
-            eta = np.asarray(self.link(jnp.asarray(mean)))
+            eta = self.link.np_link(mean)
         eta = np.where(np.isfinite(eta), eta, 0.0) - data.get("offset", 0.0)
         # one weighted least-squares step from mu0, as IRLS starts (normal equations: X is tall)
         beta = np.linalg.solve(weighted_gram(X, weights), X.T @ (weights * eta))
-        fitted = np.asarray(
-            self.family.mean(jnp.asarray(X @ beta + data.get("offset", 0.0)), self.link, data)
-        )
+        trials = data.get("trials", 1.0)
+        with np.errstate(all="ignore"):
+            fitted = self.link.np_inverse(X @ beta + data.get("offset", 0.0)) * trials
         if not np.all(np.isfinite(fitted)) or (self.family.name == "gamma" and np.any(fitted <= 0)):
             beta = np.zeros(X.shape[1])
             beta_eta = float(np.average(eta, weights=weights))
             if "Intercept" in self.columns:
                 beta[self.columns.index("Intercept")] = beta_eta
-            fitted = np.asarray(
-                self.family.mean(jnp.asarray(X @ beta + data.get("offset", 0.0)), self.link, data)
-            )
+            fitted = self.link.np_inverse(X @ beta + data.get("offset", 0.0)) * trials
         return {"beta": beta, **self.family.extra_init(y, fitted, data)}
 
     def mle(self, data, weights):

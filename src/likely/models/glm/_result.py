@@ -107,13 +107,13 @@ class GLMFit(Fit):
             raise ModelError(f"which must be 'mean' or 'linear', got {which!r}")
         link = info.link
         scale = tr if tr is not None else 1.0
-        mu = np.asarray(link.inverse(jnp.asarray(eta))) * scale
-        d = np.abs(np.asarray(dmu_deta(link, jnp.asarray(eta)))) * scale
+        mu = link.np_inverse(eta) * scale
+        d = np.abs(link.np_dinverse(eta)) * scale
         out = pd.DataFrame({"mean": mu, "se": d * se_eta})
         if interval is not None:
             z = _z(interval)
-            a = np.asarray(link.inverse(jnp.asarray(eta - z * se_eta))) * scale
-            b = np.asarray(link.inverse(jnp.asarray(eta + z * se_eta))) * scale
+            a = link.np_inverse(eta - z * se_eta) * scale
+            b = link.np_inverse(eta + z * se_eta) * scale
             out["lower"], out["upper"] = np.minimum(a, b), np.maximum(a, b)
         return out
 
