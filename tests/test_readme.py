@@ -15,3 +15,5 @@ def test_readme_python_blocks_run():
     fit = namespace["fit"]
     assert fit.converged and abs(fit.params["shape"] - 2.0) < 0.5
     assert abs(namespace["lk"].Binomial(n=10).likelihood({"p": 0.7}, [7]) - 0.2668) < 1e-4
+    lasso = namespace["lasso"].coef
+    assert lasso["GPA"] == 0.0 and lasso["PSI"] == 0.0 and lasso["TUCE"] != 0.0
