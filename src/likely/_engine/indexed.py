@@ -103,6 +103,7 @@ class IndexDerivatives:
             ],
             dtype=int,
         )
+        self.extra_tuple = tuple(int(i) for i in self.extra_index)  # static for the kernels
 
     def _eta(self, u: np.ndarray) -> np.ndarray:
         beta = u[self.beta_slice].reshape(self.beta_shape)
@@ -120,7 +121,7 @@ class IndexDerivatives:
             self.rest,
             self.jweights,
             self.fixed,
-            tuple(int(i) for i in self.extra_index),
+            self.extra_tuple,
         )
 
     def loglik(self, u: np.ndarray) -> float:
@@ -171,7 +172,7 @@ class IndexDerivatives:
                 jnp.asarray(u),
                 self.rest,
                 self.fixed,
-                tuple(int(i) for i in self.extra_index),
+                self.extra_tuple,
             )
         )
         m = 1 if eta.ndim == 1 else eta.shape[1]

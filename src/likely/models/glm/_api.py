@@ -154,6 +154,8 @@ def glm(
         cov_type = "expected" if isinstance(fam, Family) and not fam.smooth else "observed"
     if cov_type not in COV_TYPES:
         raise ModelError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
+    if multinomial and cov_type in ("HC2", "HC3"):
+        raise ModelError("HC2 and HC3 need GLM leverages; for multinomial logit use HC0, HC1 or cluster")
     if cov_type == "cluster" and groups is None:
         raise ModelError("cov_type='cluster' needs groups=... (a column name or one label per row)")
     if dispersion not in ("mle", "pearson"):
