@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .data import bucket, pad_rows
 from .model import AbstractModel
 from .problem import Problem
 
@@ -87,9 +88,14 @@ class IndexDerivatives:
         self.model = model
         self.X = np.asfortranarray(data["X"], dtype=np.float64)  # column-major: fast BLAS
         self.offset = data.get("offset")
-        self.rest = {k: jnp.asarray(v) for k, v in data.items() if k != "X"}
+        # the per-row kernel sees rows padded to a bucketed count (weight 0), so data sets of
+        # similar size share one compiled kernel; X stays unpadded in numpy
+        self.n = self.X.shape[0]
+        rest = {k: v for k, v in data.items() if k != "X"}
+        rest, padded_w = pad_rows(rest, weights, bucket(self.n)) if rest else (rest, weights)
+        self.rest = {k: jnp.asarray(v) for k, v in rest.items()}
         self.weights = weights
-        self.jweights = jnp.asarray(weights)
+        self.jweights = jnp.asarray(padded_w)
         self.fixed = {k: jnp.asarray(v) for k, v in fixed.items()}
         self.scale = float(weights.sum())
         block = next(b for b in problem.layout.blocks if b.name == model.coef)
@@ -112,11 +118,17 @@ class IndexDerivatives:
             eta = eta + (self.offset if eta.ndim == 1 else self.offset[:, None])
         return eta
 
+    def _padded(self, eta: np.ndarray) -> jnp.ndarray:
+        extra = self.jweights.shape[0] - self.n
+        if extra:
+            eta = np.concatenate([eta, np.repeat(eta[:1], extra, axis=0)])
+        return jnp.asarray(eta)
+
     def _local(self, u: np.ndarray):
         eta = self._eta(u)
         return eta, _local_derivatives(
             self.problem,
-            jnp.asarray(eta),
+            self._padded(eta),
             jnp.asarray(u),
             self.rest,
             self.jweights,
@@ -130,7 +142,9 @@ class IndexDerivatives:
 
     def value_grad_hess(self, u: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         eta, (total, d1, d_u, A, C, D) = self._local(u)
-        d1, d_u, A, C, D = (np.asarray(a) for a in (d1, d_u, A, C, D))
+        n = self.n
+        d1, d_u, D = np.asarray(d1)[:n], np.asarray(d_u), np.asarray(D)
+        A, C = np.asarray(A)[:, :n], np.asarray(C)[:, :n]
         total = float(total)
         X = self.X
         m = 1 if eta.ndim == 1 else eta.shape[1]
@@ -168,7 +182,7 @@ class IndexDerivatives:
             np.asarray(a)
             for a in _per_obs_scores(
                 self.problem,
-                jnp.asarray(eta),
+                self._padded(eta),
                 jnp.asarray(u),
                 self.rest,
                 self.fixed,
@@ -176,7 +190,8 @@ class IndexDerivatives:
             )
         )
         m = 1 if eta.ndim == 1 else eta.shape[1]
-        n = self.X.shape[0]
+        n = self.n
+        d1, de = d1[:n], de[:n]
         out = np.zeros((n, self.problem.layout.size))
         d1m = d1.reshape(n, m)
         cols = (self.X[:, :, None] * d1m[:, None, :]).reshape(n, -1)

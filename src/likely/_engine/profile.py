@@ -46,7 +46,11 @@ def profile_interval(fit: Fit, label: str, level: float) -> tuple[float, float]:
     j = where[label]
     q = float(chi2.ppf(level, 1))
     u_hat = np.array(fit._u, dtype=float)
-    u_hat = np.clip(u_hat, -_EDGE, _EDGE)
+    u_hat = np.clip(u_hat, -_EDGE, _EDGE)  # boundary estimates have infinite u
+    block = next(b for b in layout.blocks if b.offset <= j < b.offset + b.size)
+    # a real parameter's interval may lie far out; a constrained one ends at its boundary,
+    # reached as u -> +-inf, which _EDGE stands for
+    edge = np.inf if block.constraint.name == "real" else _EDGE
     se_u = float(np.sqrt(fit._cov_u[j, j])) if np.isfinite(fit._cov_u[j, j]) else 1.0
     step0 = max(se_u * np.sqrt(q), 1e-8 * max(1.0, abs(u_hat[j])))
     ends = []
@@ -54,10 +58,12 @@ def profile_interval(fit: Fit, label: str, level: float) -> tuple[float, float]:
         inside, start = u_hat[j], u_hat
         step = step0
         outside = None
-        for _ in range(60):
+        for _ in range(200):
             c = inside + direction * step
-            if abs(c) > _EDGE:
-                break
+            if abs(c) > edge:
+                if abs(inside) >= edge:
+                    break
+                c = direction * edge  # try the edge itself before declaring it the end
             dev, u_c = profile_deviance(fit, j, c, start)
             if not np.isfinite(dev) or dev > q:
                 outside = c
@@ -74,6 +80,5 @@ def profile_interval(fit: Fit, label: str, level: float) -> tuple[float, float]:
             return (dev if np.isfinite(dev) else 1e300) - q
 
         ends.append(brentq(g, min(inside, outside), max(inside, outside), xtol=1e-12, rtol=1e-12))
-    block = next(b for b in layout.blocks if b.offset <= j < b.offset + b.size)
     lo, hi = (float(np.asarray(block.constraint.forward(jnp.asarray([e]), ()))) for e in ends)
     return (min(lo, hi), max(lo, hi))

@@ -155,11 +155,15 @@ def glm(
     if cov_type not in COV_TYPES:
         raise ModelError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
     if multinomial and cov_type in ("HC2", "HC3"):
-        raise ModelError("HC2 and HC3 need GLM leverages; for multinomial logit use HC0, HC1 or cluster")
+        raise ModelError(
+            "HC2 and HC3 need GLM leverages; for multinomial logit use HC0, HC1 or cluster"
+        )
     if cov_type == "cluster" and groups is None:
         raise ModelError("cov_type='cluster' needs groups=... (a column name or one label per row)")
     if dispersion not in ("mle", "pearson"):
         raise ModelError(f"dispersion must be 'mle' or 'pearson', got {dispersion!r}")
+    if dispersion == "pearson" and prior is not None:
+        raise ModelError("dispersion='pearson' is a frequentist convention; with a prior use 'mle'")
     design = build_design(
         formula,
         data,
@@ -194,9 +198,10 @@ def glm(
             )
         model = GLMModel(fam, link_obj, cols)
         _check_response(fam, ya, design)
-    _check_design(Xa, w, cols)
-    if fam_obj is not None and fam_obj.name == "binomial":
-        _check_separation(Xa, ya, design.trials, cols)
+    if prior is None:  # a prior identifies collinear or separated coefficients (MAP exists)
+        _check_design(Xa, w, cols)
+        if fam_obj is not None and fam_obj.name == "binomial":
+            _check_separation(Xa, ya, design.trials, cols)
 
     data_dict: dict[str, np.ndarray] = {"X": Xa, "y": ya}
     if design.offset is not None:
@@ -239,7 +244,7 @@ def glm(
         out = _robust(out, cov_type, design.groups)
     if dispersion == "pearson":
         out = _pearson(out)
-    if fam_obj is not None and fam_obj.name == "binomial":
+    if fam_obj is not None and fam_obj.name == "binomial" and prior is None:
         _warn_quasi_separation(out)
     return out
 
