@@ -335,3 +335,19 @@ def test_l1_logistic_matches_liblinear(spector):
         )
         assert np.allclose(f.coef.to_numpy()[1:], sk.coef_[0], rtol=1e-4, atol=1e-6)
         assert np.array_equal(f.coef.to_numpy()[1:] == 0, sk.coef_[0] == 0)
+
+
+def test_glm_profile_interval_ends_have_the_chi_square_deviance(spector, spector_X):
+    """Reference: at each end of the profile interval for a coefficient, refitting with that
+    coefficient held at the end (statsmodels GLM with the term moved into the offset) lowers
+    the log-likelihood by chi2_1(0.95) / 2."""
+    f = lk.glm("GRADE ~ GPA + TUCE + PSI", data=spector, family="binomial")
+    ci = f.conf_int(method="profile")
+    for name in ("Intercept", "GPA"):
+        col = "const" if name == "Intercept" else name
+        for end in ci.loc[name]:
+            others = spector_X.drop(columns=[col])
+            r = sm.GLM(
+                spector.GRADE, others, family=sm.families.Binomial(), offset=end * spector_X[col]
+            ).fit(tol=1e-14)
+            assert 2 * (f.loglik - r.llf) == pytest.approx(3.841458820694124, abs=1e-6)
