@@ -12,7 +12,7 @@ from jax.scipy.special import log_ndtr
 
 from .._engine.constraints import positive, real
 from .._engine.errors import DataError
-from ._base import Distribution, lgamma, log1mexp, wmean
+from ._base import STIRLING_FROM, Distribution, lgamma, log1mexp, stirling_correction, wmean
 
 _LOG_2PI = math.log(2 * math.pi)
 _EULER = 0.5772156649015329
@@ -86,17 +86,10 @@ def _lgamma_half_ratio(x):
 
     For x >= 10 the difference of the two Stirling series (Bernoulli terms through B_12;
     truncation < 1e-15); below, the plain difference, whose terms are small."""
-    big = x >= 10.0
-    xb = jnp.where(big, x, 10.0)  # keep the branch not taken finite, for gradients
+    big = x >= STIRLING_FROM
+    xb = jnp.where(big, x, STIRLING_FROM)  # keep the branch not taken finite, for gradients
     xs = jnp.where(big, 1.0, x)
-
-    def corr(y):  # log Gamma(y) - [(y - 1/2) log y - y + log(2 pi) / 2]
-        r = 1.0 / (y * y)
-        return (
-            1 / 12
-            - r * (1 / 360 - r * (1 / 1260 - r * (1 / 1680 - r * (1 / 1188 - r * 691 / 360360))))
-        ) / y
-
+    corr = stirling_correction
     stirling = xb * jnp.log1p(0.5 / xb) - 0.5 + 0.5 * jnp.log(xb) + corr(xb + 0.5) - corr(xb)
     return jnp.where(big, stirling, lgamma(xs + 0.5) - lgamma(xs))
 
@@ -148,6 +141,7 @@ class LogNormal(Distribution):
     """
 
     support_text = "positive (> 0)"
+    support_lower = 0.0
     exponential_family = True
 
     def _in_support(self, x):
@@ -185,6 +179,7 @@ class Exponential(Distribution):
     """Exponential(rate): f(x) = rate exp(-rate x), x >= 0. Closed-form MLE: 1 / mean(x)."""
 
     support_text = "non-negative (>= 0)"
+    support_lower = 0.0
     exponential_family = True
 
     def _in_support(self, x):
@@ -228,6 +223,7 @@ class Gamma(Distribution):
     """
 
     support_text = "positive (> 0)"
+    support_lower = 0.0
     exponential_family = True
 
     def _in_support(self, x):
@@ -289,6 +285,7 @@ class Weibull(Distribution):
     """Weibull(shape k, scale lam): f(x) = (k/lam) (x/lam)^(k-1) exp(-(x/lam)^k), x > 0."""
 
     support_text = "positive (> 0)"
+    support_lower = 0.0
 
     def _in_support(self, x):
         return x > 0
@@ -330,6 +327,7 @@ class Beta(Distribution):
     """Beta(a, b): f(x) = x^(a-1) (1-x)^(b-1) / B(a, b), 0 < x < 1."""
 
     support_text = "strictly between 0 and 1"
+    support_lower = 0.0
     exponential_family = True
 
     def _in_support(self, x):
