@@ -30,6 +30,7 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_glm.py
 
 clean:
 	rm -rf $(VENV) tour-output .pytest_cache .mypy_cache
