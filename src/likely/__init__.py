@@ -33,6 +33,7 @@ def _use_compilation_cache() -> None:
 
 _use_compilation_cache()
 
+from . import losses as losses  # noqa: E402
 from . import priors as priors  # noqa: E402
 from ._engine.censoring import Censored as Censored  # noqa: E402
 from ._engine.constraints import Constraint as Constraint  # noqa: E402
