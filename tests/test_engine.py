@@ -396,7 +396,7 @@ def test_batch_solver_matches_single_fits():
     start = {"shape": np.asarray(1.0), "scale": np.asarray(1.0)}
     layout = Layout.build(model.param_spec, start, model)
     u0 = np.tile(layout.to_unconstrained(start), (6, 1))
-    u, negll, grad, info, iters, status = solve_many(
+    u, negll, _grad, info, _iters, status = solve_many(
         Problem(model, layout), jnp.asarray(u0), jnp.asarray(x), jnp.ones((6, N)), {}, jnp.ones(2)
     )
     nat, jac = natural_many(Problem(model, layout), u, {})
