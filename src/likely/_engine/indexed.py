@@ -55,14 +55,17 @@ class AbstractIndexModel(AbstractModel):
 
 
 def weighted_gram(X: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """X' diag(c) X by BLAS rank-k updates (dsyrk) over row chunks: fast on a column-major X,
-    bounded extra memory, and exact for weights of either sign (c = c+ - c-)."""
+    """X' diag(c) X by BLAS rank-k updates (dsyrk) over row chunks: bounded extra memory,
+    either memory order of X without copying it, and weights of either sign (c = c+ - c-)."""
     from scipy.linalg.blas import dsyrk
 
     n, p = X.shape
     out = np.zeros((p, p))
     chunk = min(_CHUNK // 2, n)
-    buf = np.empty((chunk, p), order="F")
+    row_major = X.flags.c_contiguous
+    # row-major X: scale rows into a row-major buffer and rank-update with its transpose
+    # (a column-major view); column-major X: a column-major buffer, as BLAS prefers
+    buf = np.empty((chunk, p), order="C" if row_major else "F")
     for sign, part in ((1.0, np.maximum(c, 0.0)), (-1.0, np.maximum(-c, 0.0))):
         if not part.any():
             continue
@@ -72,7 +75,10 @@ def weighted_gram(X: np.ndarray, c: np.ndarray) -> np.ndarray:
             stop = min(start + chunk, n)
             m = stop - start
             np.multiply(X[start:stop], root[start:stop, None], out=buf[:m])
-            acc = dsyrk(1.0, buf[:m], trans=1, beta=1.0, c=acc, overwrite_c=1)
+            if row_major:
+                acc = dsyrk(1.0, buf[:m].T, trans=0, beta=1.0, c=acc, overwrite_c=1)
+            else:
+                acc = dsyrk(1.0, buf[:m], trans=1, beta=1.0, c=acc, overwrite_c=1)
         upper = np.triu(acc)
         out += sign * (upper + upper.T - np.diag(np.diag(upper)))
     return out
@@ -86,7 +92,9 @@ class IndexDerivatives:
         assert isinstance(model, AbstractIndexModel)
         self.problem = problem
         self.model = model
-        self.X = np.asfortranarray(data["X"], dtype=np.float64)  # column-major: fast BLAS
+        X = np.asarray(data["X"], dtype=np.float64)
+        # either memory order serves BLAS; copying a large design costs more than it saves
+        self.X = X if (X.flags.c_contiguous or X.flags.f_contiguous) else np.ascontiguousarray(X)
         self.offset = data.get("offset")
         # the per-row kernel sees rows padded to a bucketed count (weight 0), so data sets of
         # similar size share one compiled kernel; X stays unpadded in numpy

@@ -161,7 +161,6 @@ def build_design(
                 f"y must be 1-d with one value per row of X ({Xa.shape[0]}), got shape {yv.shape}"
             )
 
-    Xa = np.asfortranarray(Xa)  # column-major: the layout BLAS is fastest on for X'v and X'WX
     n = Xa.shape[0]
 
     def vector(value: Any, what: str, allow_inf: bool = False) -> np.ndarray | None:
