@@ -58,7 +58,9 @@ f.se
 print(time.perf_counter() - t)
 """
     env = dict(os.environ, LIKELY_NO_COMPILATION_CACHE="1")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -83,22 +85,35 @@ def run(kind: str, n: int, repeat: int) -> list[tuple]:
 
     t_sm, (sm_coef, sm_se) = best(sm_fit, repeat)
     rows.append(("likely (fit + se)", t_lk, 0.0, 0.0))
-    rows.append(("statsmodels (fit + se)", t_sm, np.max(np.abs(sm_coef - coef)), np.max(np.abs(sm_se / se - 1))))
+    rows.append(
+        (
+            "statsmodels (fit + se)",
+            t_sm,
+            np.max(np.abs(sm_coef - coef)),
+            np.max(np.abs(sm_se / se - 1)),
+        )
+    )
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for solver in ("lbfgs", "newton-cholesky"):
             if kind == "logistic":
-                est = sk.LogisticRegression(penalty=None, solver=solver, tol=1e-10, max_iter=10_000, fit_intercept=False)
+                est = sk.LogisticRegression(
+                    penalty=None, solver=solver, tol=1e-10, max_iter=10_000, fit_intercept=False
+                )
             else:
-                est = sk.PoissonRegressor(alpha=0.0, solver=solver, tol=1e-10, max_iter=10_000, fit_intercept=False)
+                est = sk.PoissonRegressor(
+                    alpha=0.0, solver=solver, tol=1e-10, max_iter=10_000, fit_intercept=False
+                )
             t_sk, e = best(lambda est=est: est.fit(X, y), repeat)
             c = np.ravel(e.coef_)
             rows.append((f"scikit-learn {solver} (no se)", t_sk, np.max(np.abs(c - coef)), np.nan))
         try:
             import glum
 
-            g = glum.GeneralizedLinearRegressor(family=family, alpha=0, fit_intercept=False, gradient_tol=1e-10)
+            g = glum.GeneralizedLinearRegressor(
+                family=family, alpha=0, fit_intercept=False, gradient_tol=1e-10
+            )
             t_gl, e = best(lambda: g.fit(X, y), repeat)
             rows.append(("glum (no se)", t_gl, np.max(np.abs(np.ravel(e.coef_) - coef)), np.nan))
         except ImportError:
@@ -121,20 +136,35 @@ def main() -> None:
     import sklearn
     import statsmodels
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
-    print(f"# GLM benchmark, {time.strftime('%Y-%m-%d')}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"# jax {jax.__version__}, numpy {np.__version__}, statsmodels {statsmodels.__version__}, scikit-learn {sklearn.__version__}")
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in open("/proc/cpuinfo")
+            if ln.startswith("model name")
+        ),
+        "?",
+    )
+    print(
+        f"# GLM benchmark, {time.strftime('%Y-%m-%d')}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(
+        f"# jax {jax.__version__}, numpy {np.__version__}, statsmodels {statsmodels.__version__}, scikit-learn {sklearn.__version__}"
+    )
     for kind in ("logistic", "poisson"):
         for n in sizes:
             rows = run(kind, n, args.repeat)
             t_lk = rows[0][1]
             print(f"\n## {kind}, n = {n:,}, p = 20 (warm, best of {args.repeat})")
-            print(f"{'':42s} {'seconds':>9s} {'vs likely':>10s} {'max |coef diff|':>16s} {'max se rel diff':>16s}")
+            print(
+                f"{'':42s} {'seconds':>9s} {'vs likely':>10s} {'max |coef diff|':>16s} {'max se rel diff':>16s}"
+            )
             for name, t, dc, ds in rows:
                 ratio = t / t_lk if np.isfinite(t) else np.nan
                 print(f"{name:42s} {t:9.3f} {ratio:9.2f}x {dc:16.2e} {ds:16.2e}")
             first = first_call_seconds(kind, n)
-            print(f"{'likely first call, fresh process (import + compile + fit + se)':42s} {first:9.3f}")
+            print(
+                f"{'likely first call, fresh process (import + compile + fit + se)':42s} {first:9.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def _use_compilation_cache() -> None:
     except OSError:
         return
     _jax.config.update("jax_compilation_cache_dir", path)
-    _jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    _jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 _use_compilation_cache()

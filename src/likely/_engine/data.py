@@ -12,7 +12,7 @@ from .errors import DataError
 # Row counts are rounded up to one of these steps times a power of two so that fits on
 # data of similar size share one compiled program; padded rows carry weight zero.
 _BUCKET_STEPS = (1.0, 1.25, 1.5, 1.75)
-_PAD_LIMIT = 1 << 17
+_PAD_LIMIT = 1 << 15  # above this, padding costs more than a compilation
 
 
 def _describe(where: str, index: tuple[int, ...]) -> str:

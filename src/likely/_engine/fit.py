@@ -318,7 +318,13 @@ def _finish(ctx: Context, values: dict, solver: SolverResult, method: str, cov_t
         if note is not None:
             warnings.warn(f"{problem.model.name}: {note}", InferenceWarning, stacklevel=3)
         jac = _jacobian(problem, u, values)
-        ll = ctx.derivatives.loglik(u)
+        if method == "newton" and not problem.prior and np.isfinite(solver.value):
+            ll = -solver.value * ctx.scale  # Newton's last value: no second pass over the data
+        else:
+            closed = getattr(problem.model, "loglik_at_mle", None)
+            ll = closed(values, ctx.data, ctx.weights) if ctx.closed_form and closed else None
+            if ll is None:
+                ll = ctx.derivatives.loglik(u)
     grad_norm = float(np.max(np.abs(solver.grad))) if solver.grad.size else 0.0
     return Fit(
         model=problem.model,

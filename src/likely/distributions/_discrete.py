@@ -297,11 +297,11 @@ class Multinomial(Distribution):
         )
 
     def mle(self, x, w):
-        tot = np.tensordot(w, x, axes=(0, 0))
+        tot = np.einsum("i,ij->j", w, x)
         return {"p": tot / tot.sum()}
 
     def init(self, x, w):
-        tot = np.tensordot(w, x, axes=(0, 0)) + 0.5
+        tot = np.einsum("i,ij->j", w, x) + 0.5
         return {"p": tot / tot.sum()}
 
     def sample(self, params, size, key=0, n: int = 1):  # type: ignore[override]
