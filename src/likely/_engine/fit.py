@@ -318,13 +318,9 @@ def _finish(ctx: Context, values: dict, solver: SolverResult, method: str, cov_t
         if note is not None:
             warnings.warn(f"{problem.model.name}: {note}", InferenceWarning, stacklevel=3)
         jac = _jacobian(problem, u, values)
-        if method == "newton" and not problem.prior and np.isfinite(solver.value):
-            ll = -solver.value * ctx.scale  # Newton's last value: no second pass over the data
-        else:
-            closed = getattr(problem.model, "loglik_at_mle", None)
-            ll = closed(values, ctx.data, ctx.weights) if ctx.closed_form and closed else None
-            if ll is None:
-                ll = ctx.derivatives.loglik(u)
+        ll = _loglik_without_a_pass(ctx, values, solver, method)
+        if ll is None:
+            ll = ctx.derivatives.loglik(u)
     grad_norm = float(np.max(np.abs(solver.grad))) if solver.grad.size else 0.0
     return Fit(
         model=problem.model,
@@ -344,6 +340,21 @@ def _finish(ctx: Context, values: dict, solver: SolverResult, method: str, cov_t
         _cov_u=cov_u,
         _jac=jac,
     )
+
+
+def _loglik_without_a_pass(
+    ctx: Context, values: dict, solver: SolverResult, method: str
+) -> float | None:
+    """The log-likelihood when it is already known: Newton's last value (no prior), or a
+    closed form's expression in sufficient statistics."""
+    problem = ctx.problem
+    if method == "newton" and not problem.prior and np.isfinite(solver.value):
+        return -solver.value * ctx.scale
+    closed = getattr(problem.model, "loglik_at_mle", None)
+    if ctx.closed_form and closed is not None:
+        value = closed(values, ctx.data, ctx.weights)
+        return None if value is None else float(value)
+    return None
 
 
 def _jacobian(problem: Problem, u: np.ndarray, values: dict) -> np.ndarray:
