@@ -318,9 +318,8 @@ def _finish(ctx: Context, values: dict, solver: SolverResult, method: str, cov_t
         if note is not None:
             warnings.warn(f"{problem.model.name}: {note}", InferenceWarning, stacklevel=3)
         jac = _jacobian(problem, u, values)
-        ll = _loglik_without_a_pass(ctx, values, solver, method)
-        if ll is None:
-            ll = ctx.derivatives.loglik(u)
+        known = _loglik_without_a_pass(ctx, values, solver, method)
+        ll = ctx.derivatives.loglik(u) if known is None else known
     grad_norm = float(np.max(np.abs(solver.grad))) if solver.grad.size else 0.0
     return Fit(
         model=problem.model,
