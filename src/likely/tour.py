@@ -132,8 +132,10 @@ def run(out_dir: str | None = "tour-output", say: Callable[[str], None] = print)
 
     _title(say, "Where this goes next")
     say("The same engine fits any log-density you write in jax.numpy (lk.Model), censored data")
-    say("(lk.fit(lk.Weibull(), t, event=e)), and, as they land, GLMs, Cox regression, mixtures,")
-    say("hidden Markov models and discrete-choice models: see the README for what works today.")
+    say("(lk.fit(lk.Weibull(), t, event=e)), regression models (lk.glm: logistic, Poisson, NB2,")
+    say("Gamma, ..., with formulas, robust errors and priors; likely.sklearn for scikit-learn")
+    say("users), and PyTorch's losses as likelihoods (lk.losses). Cox regression, mixtures, hidden")
+    say("Markov models and discrete-choice models are next: see the README for what works today.")
     return results
 
 
