@@ -170,8 +170,9 @@ class LogNormal(Distribution):
         return Normal().mle(np.log(x), w)
 
     def loglik_at_mle(self, values, x, w):
+        # sum w log x = n mu_hat at the MLE: no second pass over the data
         base = Normal().loglik_at_mle(values, x, w)
-        return None if base is None else base - float(w @ np.log(x))
+        return None if base is None else base - float(w.sum()) * float(values["mu"])
 
     def init(self, x, w):
         return Normal().init(np.log(x), w)
@@ -284,10 +285,11 @@ class Gamma(Distribution):
         return {"shape": a, "rate": a / m}
 
     def loglik_at_mle(self, values, x, w):
-        """From the sufficient statistics: n [a log b + (a-1) mean(log x) - b mean(x) - lgamma(a)]."""
+        """n [a log b + (a-1) mean(log x) - b mean(x) - lgamma(a)], where at the MLE b mean(x)
+        = a and mean(log x) = log(a / b) - (log a - digamma a): no second pass over the data."""
         a, b = float(values["shape"]), float(values["rate"])
-        mean_log, mean = float(wmean(np.log(x), w)), float(wmean(x, w))
-        return float(w.sum()) * (a * math.log(b) + (a - 1) * mean_log - b * mean - math.lgamma(a))
+        mean_log = math.log(a / b) - _log_minus_digamma(a)
+        return float(w.sum()) * (a * math.log(b) + (a - 1) * mean_log - a - math.lgamma(a))
 
     def init(self, x, w):
         m, v = float(wmean(x, w)), float(wmean((x - wmean(x, w)) ** 2, w))
