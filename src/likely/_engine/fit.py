@@ -163,7 +163,7 @@ def fit(
     l1 = _l1_terms(priors, layout)
     if l1 is not None:
         # L1 (Laplace) priors: exact MAP by proximal Newton on the smooth rest
-        smooth = tuple((k, p) for k, p in priors if not _is_l1(p, layout))
+        smooth = tuple((k, p) for k, p in priors if not _is_l1(p))
         smooth_ctx = Context(Problem(model, layout, smooth), prepared, w, fixed_values)
         chosen = "proximal newton"
         solver = proximal_newton(
@@ -195,7 +195,7 @@ def fit(
     return result
 
 
-def _is_l1(prior: Any, layout: Layout) -> bool:
+def _is_l1(prior: Any) -> bool:
     hook = getattr(prior, "l1", None)
     return hook is not None and hook((1,)) is not None
 
@@ -205,7 +205,7 @@ def _l1_terms(priors: tuple, layout: Layout) -> tuple[np.ndarray, np.ndarray] | 
     center, weight = np.zeros(layout.size), np.zeros(layout.size)
     found = False
     for name, prior in priors:
-        if not _is_l1(prior, layout):
+        if not _is_l1(prior):
             continue
         block = next((b for b in layout.blocks if b.name == name), None)
         if block is None:
