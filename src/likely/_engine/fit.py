@@ -279,7 +279,8 @@ def information_u(ctx: Context, u: np.ndarray, values: dict, kind: str, hess: np
             )
         jac = _jacobian(problem, u, values)
         all_layout = Layout.build(problem.model.param_spec, values, problem.model)
-        keep = [i for i, lab in enumerate(all_layout.labels) if lab in set(problem.layout.labels)]
+        free = set(problem.layout.labels)
+        keep = [i for i, lab in enumerate(all_layout.labels) if lab in free]
         sub = np.asarray(full)[np.ix_(keep, keep)]
         return jac.T @ sub @ jac, None
     if hess is None:

@@ -79,21 +79,13 @@ class AbstractModel:
 
 
 def _as_param_values(model: AbstractModel, params: Mapping[str, Any]) -> dict[str, jnp.ndarray]:
+    """All of a model's parameters, validated (one path with init= and fixed=)."""
     spec = model.param_spec
-    unknown = set(params) - set(spec)
-    if unknown:
-        raise ModelError(f"unknown parameter(s) {sorted(unknown)}; {model.name} has {list(spec)}")
-    missing = set(spec) - set(params)
+    checked = check_param_values(spec, params, "params")
+    missing = set(spec) - set(checked)
     if missing:
         raise ModelError(f"missing parameter(s) {sorted(missing)} for {model.name}")
-    out = {}
-    for k, c in spec.items():
-        v = np.asarray(params[k], dtype=float)
-        reason = c.check(v)
-        if reason:
-            raise ModelError(f"parameter {k!r} {reason}; got {v!r}")
-        out[k] = jnp.asarray(v)
-    return out
+    return {k: jnp.asarray(checked[k]) for k in spec}
 
 
 class Model(AbstractModel):

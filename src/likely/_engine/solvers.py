@@ -141,7 +141,7 @@ def newton(
         elif accept and np.max(np.abs(gm), initial=0.0) <= gtol:
             status = CONVERGED
             break
-        step = _newton_step(Hm, gm, lam)
+        step = pure if (lam == 0.0 and pure is not None) else _newton_step(Hm, gm, lam)
         if step is None:
             lam = max(lam * 10.0, 1e-6)
             step = _newton_step(Hm, gm, lam)
