@@ -107,6 +107,20 @@ def fit(
     """
     if not isinstance(model, AbstractModel):
         raise ModelError(f"fit needs a likely model (e.g. lk.Normal()), got {type(model).__name__}")
+    custom = model.fit_override(
+        data,
+        weights=weights,
+        event=event,
+        init=init,
+        fixed=fixed,
+        prior=prior,
+        method=method,
+        cov=cov,
+        max_iter=max_iter,
+        tol=tol,
+    )
+    if custom is not None:
+        return custom
     if method not in METHODS:
         raise ModelError(f"method must be one of {METHODS}, got {method!r}")
     cov_type = cov or ("observed" if model.smooth else "expected")

@@ -67,6 +67,11 @@ class AbstractModel:
         """Optional structured derivatives (see `inference.AutodiffDerivatives`); None = autodiff."""
         return None
 
+    def fit_override(self, data: Any, **options: Any) -> Any:
+        """Optional: a model with its own fitting algorithm (EM, say) returns its `Fit` here,
+        given `fit`'s data and keyword options; None = the engine's path."""
+        return None
+
     def loglik(self, params: Mapping[str, Any], data: Any) -> float:
         """Total log-likelihood of `data` at `params` (natural scale)."""
         prepared = self.prepare(data)

@@ -1,0 +1,9 @@
+"""PLACEHOLDER: replaced by the study helper."""
+
+
+class Study:
+    pass
+
+
+def study(*args, **kwargs):
+    raise NotImplementedError
