@@ -164,7 +164,8 @@ def fit(
         solver = SolverResult(u, np.nan, np.zeros_like(u), None, 0, 0)
         return _finish(ctx, values, solver, "closed form", cov_type)
 
-    start = model.init(prepared, w)
+    given = set(init_values) | set(fixed_values)
+    start = {} if given >= set(spec) else model.init(prepared, w)
     start = {k: np.asarray(v, float) for k, v in start.items() if k not in fixed_values}
     start.update(init_values)
     free = {k: start[k] for k in spec if k not in fixed_values}

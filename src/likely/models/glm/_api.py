@@ -15,7 +15,7 @@ from ..._engine.fit import fit as engine_fit
 from ..._engine.indexed import weighted_gram
 from ..._engine.inference import covariance_u
 from ._design import build_design
-from ._families import FAMILIES, Family, dmu_deta
+from ._families import CONSTANT, FAMILIES, Family, dmu_deta, loglik_constant
 from ._links import LINKS, Link
 from ._model import GLMModel, MultinomialLogitModel
 from ._result import GLMFit, GLMInfo
@@ -198,8 +198,9 @@ def glm(
             )
         model = GLMModel(fam, link_obj, cols)
         _check_response(fam, ya, design)
+    gram = None
     if prior is None:  # a prior identifies collinear or separated coefficients (MAP exists)
-        _check_design(Xa, w, cols)
+        gram = _check_design(Xa, w, cols)
         if fam_obj is not None and fam_obj.name == "binomial":
             _check_separation(Xa, ya, design.trials, cols)
 
@@ -208,8 +209,22 @@ def glm(
         data_dict["offset"] = design.offset
     if design.trials is not None:
         data_dict["trials"] = design.trials
-    intercept = tuple(c == "Intercept" or bool(np.all(Xa[:, j] == 1.0)) for j, c in enumerate(cols))
-    priors = _priors(prior, model, intercept, penalize_intercept)
+    const = None if fam_obj is None else loglik_constant(fam_obj, ya, data_dict)
+    if const is not None:
+        data_dict[CONSTANT] = const
+    priors = None
+    if prior is not None:
+        intercept = tuple(
+            c == "Intercept" or bool(np.all(Xa[:, j] == 1.0)) for j, c in enumerate(cols)
+        )
+        priors = _priors(prior, model, intercept, penalize_intercept)
+    if gram is not None and isinstance(model, GLMModel) and method != "closed_form":
+        # the IRLS start from the rank check's X'WX: no second pass for it
+        free = set(model.param_spec) - set(fixed or {})
+        closed = model.link.name == "identity" and fam_obj.name in ("gaussian", "laplace")
+        if not free <= set(init or {}) and not (closed and method == "auto" and not fixed):
+            init = {**model.start(data_dict, w, gram=gram), **(init or {})}
+            init = {k: v for k, v in init.items() if k not in (fixed or {})}
     engine_cov = {"nonrobust": "observed", "HC0": "robust"}.get(cov_type, cov_type)
     if engine_cov in ("HC1", "HC2", "HC3", "cluster"):
         engine_cov = "observed"
@@ -260,7 +275,8 @@ def _check_response(fam: Family, y: np.ndarray, design: Any) -> None:
         )
 
 
-def _check_design(X: np.ndarray, w: np.ndarray, cols: tuple[str, ...]) -> None:
+def _check_design(X: np.ndarray, w: np.ndarray, cols: tuple[str, ...]) -> np.ndarray:
+    """Raise on all-zero or collinear columns; return X' diag(w) X."""
     G = weighted_gram(X, w)
     d = np.sqrt(np.diag(G))
     zero = np.flatnonzero(d == 0)
@@ -283,6 +299,7 @@ def _check_design(X: np.ndarray, w: np.ndarray, cols: tuple[str, ...]) -> None:
             "linear combination of the others, e.g. duplicated, or constant beside the "
             "intercept); drop one of them"
         )
+    return G
 
 
 def _check_separation(
@@ -300,14 +317,14 @@ def _check_separation(
     big = np.finfo(float).max
     lo1, hi1 = np.full(X.shape[1], big), np.full(X.shape[1], -big)
     lo0, hi0 = lo1.copy(), hi1.copy()
-    for start in range(0, X.shape[0], 1 << 15):
-        Xc, pc = X[start : start + (1 << 15)], pos[start : start + (1 << 15)]
-        if pc.any():
-            lo1 = np.minimum(lo1, Xc[pc].min(axis=0))
-            hi1 = np.maximum(hi1, Xc[pc].max(axis=0))
-        if (~pc).any():
-            lo0 = np.minimum(lo0, Xc[~pc].min(axis=0))
-            hi0 = np.maximum(hi0, Xc[~pc].max(axis=0))
+    step = max(256, (1 << 20) // (8 * X.shape[1]))  # chunks that stay in cache
+    for start in range(0, X.shape[0], step):
+        Xc, pc = X[start : start + step], pos[start : start + step, None]
+        nc = ~pc
+        lo1 = np.minimum(lo1, np.min(Xc, axis=0, where=pc, initial=big))
+        hi1 = np.maximum(hi1, np.max(Xc, axis=0, where=pc, initial=-big))
+        lo0 = np.minimum(lo0, np.min(Xc, axis=0, where=nc, initial=big))
+        hi0 = np.maximum(hi0, np.max(Xc, axis=0, where=nc, initial=-big))
     for j, c in enumerate(cols):
         if min(lo1[j], lo0[j]) == max(hi1[j], hi0[j]):
             continue  # constant column
@@ -322,9 +339,14 @@ def _check_separation(
 
 def _warn_quasi_separation(f: GLMFit) -> None:
     info = f.glm
-    eta = info.X @ f.values["beta"] + (info.offset if info.offset is not None else 0.0)
-    p = info.link.np_inverse(eta)
-    extreme = (p < 1e-10) | (p > 1 - 1e-10)
+    derivs = f._ctx.derivatives
+    if hasattr(derivs, "eta"):  # the last Newton evaluation's X beta: no pass over X
+        eta = derivs.eta(f._u)
+    else:
+        eta = info.X @ f.values["beta"] + (info.offset if info.offset is not None else 0.0)
+    # probabilities within 1e-10 of 0 or 1, read on the eta scale (links are increasing)
+    lo, hi = np.sort(info.link.np_link(np.array([1e-10, 1 - 1e-10])))
+    extreme = (eta < lo) | (eta > hi)
     if extreme.any():
         warnings.warn(
             f"quasi-complete separation: {int(extreme.sum())} observation(s) are fitted with "

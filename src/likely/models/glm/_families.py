@@ -22,6 +22,27 @@ from ._links import Link
 _LOG_2PI = math.log(2 * math.pi)
 
 
+#: the name under which lk.glm passes a family's parameter-free log-density term (e.g.
+#: -log y! for Poisson), computed once in numpy instead of in every compiled evaluation
+CONSTANT = "loglik_constant"
+
+
+def _constant(data: dict, compute):
+    return data[CONSTANT] if CONSTANT in data else compute()
+
+
+def loglik_constant(family: Family, y: np.ndarray, data: dict) -> np.ndarray | None:
+    """The family's parameter-free log-density term per row, or None if it has none."""
+    from scipy.special import gammaln as np_gammaln
+
+    if family.name in ("poisson", "negative_binomial"):
+        return -np_gammaln(y + 1.0)
+    if family.name == "binomial" and "trials" in data:
+        n = data["trials"]
+        return np_gammaln(n + 1.0) - np_gammaln(y + 1.0) - np_gammaln(n - y + 1.0)
+    return None
+
+
 def dmu_deta(link: Link, eta):
     return jax.jvp(link.inverse, (eta,), (jnp.ones_like(eta),))[1]
 
@@ -117,7 +138,9 @@ class Binomial(Family):
         else:
             out = y * link.log_mu(eta) + (n - y) * link.log1m_mu(eta)
         if "trials" in data:
-            out = out + gammaln(n + 1.0) - gammaln(y + 1.0) - gammaln(n - y + 1.0)
+            out = out + _constant(
+                data, lambda: gammaln(n + 1.0) - gammaln(y + 1.0) - gammaln(n - y + 1.0)
+            )
         return out
 
     def mean(self, eta, link, data):
@@ -150,9 +173,10 @@ class Poisson(Family):
         return (y >= 0) & (np.floor(y) == y)
 
     def loglik(self, y, eta, link, params, data):
+        const = _constant(data, lambda: -gammaln(y + 1.0))
         if link.name == "log":  # canonical form
-            return y * eta - jnp.exp(eta) - gammaln(y + 1.0)
-        return y * link.log_mu(eta) - link.inverse(eta) - gammaln(y + 1.0)
+            return y * eta - jnp.exp(eta) + const
+        return y * link.log_mu(eta) - link.inverse(eta) + const
 
     def variance(self, mu, params, data):
         return mu
@@ -181,7 +205,7 @@ class NegativeBinomial(Family):
         return (
             gammaln(y + r)
             - gammaln(r)
-            - gammaln(y + 1.0)
+            + _constant(data, lambda: -gammaln(y + 1.0))
             + r * (jnp.log(r) - log_total)
             + y * (log_mu - log_total)
         )

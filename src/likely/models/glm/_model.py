@@ -47,6 +47,11 @@ class GLMModel(AbstractIndexModel):
         return self.family.loglik(data["y"], eta, self.link, params, data)
 
     def init(self, data, weights):
+        return self.start(data, weights)
+
+    def start(self, data, weights, gram=None):
+        """One weighted least-squares step from mu0, as IRLS starts; `gram` = X' diag(w) X
+        when the caller has it already (lk.glm's rank check computes it)."""
         X, y = data["X"], data["y"]
         mu = np.asarray(self.family.start_mu(y, data), dtype=float)
         mean = mu / data["trials"] if "trials" in data else mu
@@ -54,7 +59,8 @@ class GLMModel(AbstractIndexModel):
             eta = self.link.np_link(mean)
         eta = np.where(np.isfinite(eta), eta, 0.0) - data.get("offset", 0.0)
         # one weighted least-squares step from mu0, as IRLS starts (normal equations: X is tall)
-        beta = np.linalg.solve(weighted_gram(X, weights), X.T @ (weights * eta))
+        G = weighted_gram(X, weights) if gram is None else gram
+        beta = np.linalg.solve(G, ((weights * eta) @ X))
         trials = data.get("trials", 1.0)
         with np.errstate(all="ignore"):
             fitted = self.link.np_inverse(X @ beta + data.get("offset", 0.0)) * trials
