@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck pytest bench clean
+.PHONY: venv demo test lint typecheck pytest docs bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,7 +26,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
-test: lint typecheck pytest
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
+
+test: lint typecheck pytest docs
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_engine.py

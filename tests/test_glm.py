@@ -351,3 +351,13 @@ def test_glm_profile_interval_ends_have_the_chi_square_deviance(spector, spector
                 spector.GRADE, others, family=sm.families.Binomial(), offset=end * spector_X[col]
             ).fit(tol=1e-14)
             assert 2 * (f.loglik - r.llf) == pytest.approx(3.841458820694124, abs=1e-6)
+
+
+def test_predict_refuses_a_category_level_the_fit_never_saw():
+    df = pd.DataFrame(
+        {"y": [0, 1, 0, 1, 1, 0, 1, 0] * 5, "g": list("abab") * 10, "x": np.arange(40) % 7}
+    )
+    f = lk.glm("y ~ g + x", data=df, family="binomial")
+    assert np.isfinite(f.predict(pd.DataFrame({"g": ["a"], "x": [1]}))["mean"].iloc[0])
+    with pytest.raises(lk.DataError, match="'c'"):
+        f.predict(pd.DataFrame({"g": ["c"], "x": [1]}))

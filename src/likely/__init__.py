@@ -55,21 +55,22 @@ from ._engine.model import Model as Model  # noqa: E402
 from ._engine.result import Fit as Fit  # noqa: E402
 from ._engine.result import LRTest as LRTest  # noqa: E402
 from ._engine.result import Transformed as Transformed  # noqa: E402
+from ._serialize import load as load  # noqa: E402
+from ._study import Study as Study  # noqa: E402
+from ._study import study as study  # noqa: E402
 from .distributions import *  # noqa: E402, F403
-from .models.glm import GLMFit as GLMFit  # noqa: E402
-from .models.glm import glm as glm  # noqa: E402
-from .models.survival import AFTFit as AFTFit  # noqa: E402
-from .models.survival import CoxFit as CoxFit  # noqa: E402
-from .models.survival import aft as aft  # noqa: E402
-from .models.survival import coxph as coxph  # noqa: E402
-from .models.latent import HMM as HMM  # noqa: E402
-from .models.latent import GaussianMixture as GaussianMixture  # noqa: E402
-from .models.latent import Mixture as Mixture  # noqa: E402
 from .models.choice import conditional_logit as conditional_logit  # noqa: E402
 from .models.choice import long_from_wide as long_from_wide  # noqa: E402
 from .models.choice import mixed_logit as mixed_logit  # noqa: E402
 from .models.choice import nested_logit as nested_logit  # noqa: E402
-from ._study import Study as Study  # noqa: E402
-from ._study import study as study  # noqa: E402
+from .models.glm import GLMFit as GLMFit  # noqa: E402
+from .models.glm import glm as glm  # noqa: E402
+from .models.latent import HMM as HMM  # noqa: E402
+from .models.latent import GaussianMixture as GaussianMixture  # noqa: E402
+from .models.latent import Mixture as Mixture  # noqa: E402
+from .models.survival import AFTFit as AFTFit  # noqa: E402
+from .models.survival import CoxFit as CoxFit  # noqa: E402
+from .models.survival import aft as aft  # noqa: E402
+from .models.survival import coxph as coxph  # noqa: E402
 
 __version__ = "0.1.0"

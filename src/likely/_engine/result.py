@@ -152,19 +152,26 @@ class Fit:
         return bool(self._ctx.problem.prior)
 
     @cached_property
-    def cov(self) -> pd.DataFrame:
-        """Covariance of the estimates on the natural scale (zero rows for fixed parameters)."""
+    def _cov_full(self) -> np.ndarray:
         labels = self.labels
         free = self._free_labels
         cov_free = delta_cov(self._jac, self._cov_u)
+        if list(free) == list(labels):
+            return cov_free
         full = np.zeros((len(labels), len(labels)))
         pos = [labels.index(lab) for lab in free]
         full[np.ix_(pos, pos)] = cov_free
-        return pd.DataFrame(full, index=labels, columns=labels)
+        return full
+
+    @cached_property
+    def cov(self) -> pd.DataFrame:
+        """Covariance of the estimates on the natural scale (zero rows for fixed parameters)."""
+        labels = self.labels
+        return pd.DataFrame(self._cov_full, index=labels, columns=labels)
 
     @property
     def se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.cov.to_numpy())), index=self.labels, name="se")
+        return pd.Series(np.sqrt(np.diag(self._cov_full)), index=self.labels, name="se")
 
     @property
     def k(self) -> int:
@@ -272,6 +279,22 @@ class Fit:
             self.is_map,
         )
 
+    def bootstrap(
+        self,
+        reps: int = 2000,
+        kind: str = "nonparametric",
+        *,
+        key: Any = 0,
+        chunk: int | None = None,
+        progress: bool | None = None,
+    ) -> Any:
+        """Refit `reps` resampled ("nonparametric") or simulated ("parametric") data sets at
+        once; the result has ``conf_int(method="percentile" | "basic" | "bca")``, ``se`` and
+        ``estimates``. `key` is an int seed or a jax PRNG key. See `likely._study.bootstrap`."""
+        from .._study._bootstrap import bootstrap
+
+        return bootstrap(self, reps, kind, key=key, chunk=chunk, progress=progress)
+
     def lr_test(self, restricted: Fit) -> LRTest:
         """Likelihood-ratio test of `restricted` (nested in this fit) against this fit."""
         if not isinstance(restricted, Fit):
@@ -290,6 +313,61 @@ class Fit:
             )
         stat = max(stat, 0.0)
         return LRTest(stat, df, _pvalue_chi2(stat, df))
+
+    # ----------------------------------------------------------------------------- plots
+    def plot_profile(self, param: str, level: float = 0.95, ax: Any = None) -> Any:
+        """Profile log-likelihood of `param` with its profile interval shaded and the Wald
+        interval and quadratic approximation dashed; returns the matplotlib Axes."""
+        from .._plots import plot_profile
+
+        return plot_profile(self, param, level, ax)
+
+    def plot_coef(
+        self,
+        level: float = 0.95,
+        method: str = "wald",
+        params: list[str] | None = None,
+        ax: Any = None,
+    ) -> Any:
+        """Estimates with their intervals (regression coefficients, or every free parameter)."""
+        from .._plots import plot_coef
+
+        return plot_coef(self, level, method, params, ax)
+
+    def plot_density(
+        self, ax: Any = None, bins: Any = "auto", hist: bool = True, label: str | None = None
+    ) -> Any:
+        """For a distribution fitted to one column: the fitted density (or pmf) over a
+        histogram (bar chart) of the data."""
+        from .._plots import plot_density
+
+        return plot_density(self, ax, bins, hist, label)
+
+    def plot_qq(self, ax: Any = None) -> Any:
+        """For a distribution fitted to one column: observed against fitted quantiles."""
+        from .._plots import plot_qq
+
+        return plot_qq(self, ax)
+
+    def plot_pp(self, ax: Any = None) -> Any:
+        """For a distribution fitted to one column: empirical against fitted probabilities."""
+        from .._plots import plot_pp
+
+        return plot_pp(self, ax)
+
+    # ----------------------------------------------------------------------------- saving
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict of the result (model, estimates, covariance, summary, and for
+        GLMs what predictions need); ``lk.load`` reads it back."""
+        from .._serialize import fit_to_dict
+
+        return fit_to_dict(self)
+
+    def save(self, path: Any) -> None:
+        """Write ``to_dict()`` to `path` as JSON; read it back with ``lk.load(path)``."""
+        from .._serialize import save
+
+        save(self, path)
 
     # ----------------------------------------------------------------------------- display
     def summary(self, level: float = 0.95) -> Summary:
@@ -353,11 +431,14 @@ class Summary:
         return str(self)
 
     def _repr_html_(self) -> str:
+        from html import escape
+
         head = "".join(
-            f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in self.header()
+            f"<tr><th style='text-align:left'>{escape(str(k))}</th><td>{escape(str(v))}</td></tr>"
+            for k, v in self.header()
         )
         body = self.table().to_html(float_format="{:.6g}".format, na_rep="")
-        note = f"<p><b>Note:</b> {self.fit.note}</p>" if self.fit.note else ""
+        note = f"<p><b>Note:</b> {escape(self.fit.note)}</p>" if self.fit.note else ""
         return f"<div><table>{head}</table>{body}{note}</div>"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -26,11 +26,19 @@ class Distribution(AbstractModel):
     #: left-censoring, P(X <= upper), for the censoring module.
     support_lower: float = -math.inf
     event_ndim: int = 0  # 0: one number per observation; 1: a vector per observation
+    #: (lower end, inclusive) when the support is exactly a half-line [lower, inf) or
+    #: (lower, inf), so that valid data are recognised by one min() (None: use _in_support)
+    half_line: ClassVar[tuple[float, bool] | None] = None
 
     def _in_support(self, x: np.ndarray) -> np.ndarray:
         return np.ones(x.shape[: x.ndim - self.event_ndim] or (), dtype=bool)
 
     def check_support(self, x: np.ndarray, where: str = "data") -> None:
+        if self.half_line is not None and x.size:
+            lower, inclusive = self.half_line
+            low = x.min()
+            if low > lower or (inclusive and low == lower):
+                return  # one reduction, no temporary: the common case of valid data
         ok = np.asarray(self._in_support(x))
         if not ok.all():
             i = int(np.argmax(~ok.ravel()))

@@ -149,6 +149,8 @@ class LogNormal(Distribution):
     support_lower = 0.0
     exponential_family = True
 
+    half_line = (0.0, False)
+
     def _in_support(self, x):
         return x > 0
 
@@ -191,6 +193,8 @@ class Exponential(Distribution):
     support_text = "non-negative (>= 0)"
     support_lower = 0.0
     exponential_family = True
+
+    half_line = (0.0, True)
 
     def _in_support(self, x):
         return x >= 0
@@ -239,6 +243,8 @@ class Gamma(Distribution):
     support_text = "positive (> 0)"
     support_lower = 0.0
     exponential_family = True
+
+    half_line = (0.0, False)
 
     def _in_support(self, x):
         return x > 0
@@ -310,6 +316,8 @@ class Weibull(Distribution):
 
     support_text = "positive (> 0)"
     support_lower = 0.0
+
+    half_line = (0.0, False)
 
     def _in_support(self, x):
         return x > 0
