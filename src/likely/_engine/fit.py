@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import inference
-from .censoring import Censored, CensoredModel
+from .censoring import Censored, CensoredModel, truncated
 from .data import as_weights, bucket, nrows, pad_rows
-from .errors import ConvergenceWarning, InferenceWarning, ModelError
+from .errors import ConvergenceWarning, DataError, InferenceWarning, ModelError
 from .model import AbstractModel, Layout, check_logpdf_shape, check_param_values, explain_bad_start
 from .problem import Problem
 from .result import Fit
@@ -78,6 +78,7 @@ def fit(
     *,
     weights: Any = None,
     event: Any = None,
+    entry: Any = None,
     init: Mapping[str, Any] | None = None,
     fixed: Mapping[str, Any] | None = None,
     prior: Mapping[str, Any] | None = None,
@@ -95,6 +96,8 @@ def fit(
         ``lk.Censored(lower, upper)`` for censored observations.
     weights : frequency weights, one per observation (a weight of 2 = the row twice).
     event : right censoring in the survival convention: 1 = observed, 0 = censored at `data`.
+    entry : left truncation (delayed entry), one time per observation or a scalar: each row
+        contributes its (censored) log-likelihood minus log S(entry). 0 or None: none.
     init : start values by name (natural scale); their shapes set array parameters' shapes.
     fixed : parameters held at given values (not estimated).
     prior : ``{name: lk.priors.X(...)}``; the result is then the MAP estimate, and its
@@ -111,6 +114,7 @@ def fit(
         data,
         weights=weights,
         event=event,
+        entry=entry,
         init=init,
         fixed=fixed,
         prior=prior,
@@ -141,16 +145,20 @@ def fit(
         if isinstance(data, Censored):
             raise ModelError("give either event= or lk.Censored data, not both")
         data = Censored.right(data, event)
+    if entry is not None:
+        data = truncated(data, entry)
     if isinstance(data, Censored):
         model = CensoredModel(model)
     prepared = model.prepare(data)
+    if isinstance(model, CensoredModel):
+        model = model.narrowed(prepared)
     n = nrows(prepared)
     w = as_weights(weights, n)
 
     simple = not fixed_values and not priors and not isinstance(model, CensoredModel)
     closed = None
     if method in ("auto", "closed_form") and simple:
-        closed = model.mle(prepared, w)
+        closed = _closed_form(model, prepared, w)
     if method == "closed_form" and closed is None:
         why = "it has none" if simple else "fixed parameters, priors or censoring need Newton"
         raise ModelError(f"no closed-form MLE for {model.name} here: {why}")
@@ -162,7 +170,10 @@ def fit(
         ctx.closed_form = True
         u = layout.to_unconstrained(values)
         solver = SolverResult(u, np.nan, np.zeros_like(u), None, 0, 0)
-        return _finish(ctx, values, solver, "closed form", cov_type)
+        try:
+            return _finish(ctx, values, solver, "closed form", cov_type)
+        except (OverflowError, ZeroDivisionError) as e:
+            raise DataError(_overflow(model, e)) from e
 
     given = set(init_values) | set(fixed_values)
     start = {} if given >= set(spec) else model.init(prepared, w)
@@ -326,14 +337,17 @@ def _finish(ctx: Context, values: dict, solver: SolverResult, method: str, cov_t
             "and intervals do not exist there; use conf_int(method='profile')"
         )
         warnings.warn(f"{problem.model.name}: {note}", InferenceWarning, stacklevel=3)
-        ll = inference.loglik_value_natural(problem, values, ctx)
+        known = _loglik_without_a_pass(ctx, values, solver, method)  # e.g. +inf at sigma = 0
+        ll = inference.loglik_value_natural(problem, values, ctx) if known is None else known
     else:
         hess = solver.hess if (cov_type != "expected" and method == "newton") else None
         info, meat = information_u(ctx, u, values, cov_type, hess)
         cov_u, note = inference.covariance_u(info, _u_labels(layout), meat)
+        jac = _jacobian(problem, u, values)
+        if note is None:
+            note = _flat_at_the_edge(layout, cov_u, jac)
         if note is not None:
             warnings.warn(f"{problem.model.name}: {note}", InferenceWarning, stacklevel=3)
-        jac = _jacobian(problem, u, values)
         known = _loglik_without_a_pass(ctx, values, solver, method)
         ll = ctx.derivatives.loglik(u) if known is None else known
     grad_norm = float(np.max(np.abs(solver.grad))) if solver.grad.size else 0.0
@@ -397,3 +411,63 @@ def refinish(fit_: Fit, cov_type: str) -> Fit:
     solver = SolverResult(fit_._u, np.nan, np.zeros_like(fit_._u), None, fit_.iterations, 0)
     new = _finish(ctx, dict(fit_.values), solver, fit_.method, cov_type)
     return fit_.replace(cov_type=new.cov_type, note=new.note, _cov_u=new._cov_u, _jac=new._jac)
+
+
+# A log (or logit) coordinate whose standard error exceeds this is "at the edge": its Wald
+# interval spans e^-2000..e^2000 (e.g. a t's df -> infinity, a negative binomial's alpha -> 0)
+_EDGE_SE = 1e3
+
+
+def _flat_at_the_edge(layout: Layout, cov_u: np.ndarray, jac: np.ndarray) -> str | None:
+    """Name the positive or (0, 1) parameters on whose log (logit) scale the likelihood is
+    flat at the estimate: the optimiser stopped while the MLE runs off to 0, 1 or infinity
+    (the boundary of the parameter space), so Wald inference means nothing there. Also
+    say so when the natural-scale variances overflow (estimates near float64's limits)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        var = np.einsum("ij,jk,ik->i", jac, cov_u, jac)
+    if not np.all(np.isfinite(var)):
+        labels = [lab for lab, v in zip(layout.labels, var) if not np.isfinite(v)]
+        return (
+            f"the standard errors of {', '.join(labels)} overflow float64 (estimates near its "
+            "limits); rescale the data"
+        )
+    found = []
+    for b in layout.blocks:
+        if not b.constraint.elementwise or b.constraint.name == "real":
+            continue
+        scale = {"positive": "log", "unit_interval": "logit"}.get(b.constraint.name, "unconstrained")
+        for i, lab in enumerate(b.labels):
+            var = cov_u[b.offset + i, b.offset + i]
+            if np.isfinite(var) and var > _EDGE_SE**2:
+                found.append(f"{lab} (the se of its {scale} is {np.sqrt(var):.2g})")
+    if not found:
+        return None
+    return (
+        f"the likelihood is flat in {', '.join(found)}: the estimate is running off to the "
+        "boundary of the parameter space (0, 1 or infinity, e.g. a t's df -> infinity or a "
+        "negative binomial's alpha -> 0), so its Wald standard error and interval mean "
+        "nothing; use conf_int(method='profile') or fix the parameter (fixed=...)"
+    )
+
+
+def _overflow(model: AbstractModel, e: BaseException) -> str:
+    return (
+        f"{model.name}: the data overflow float64 arithmetic ({e}): values this large (or "
+        "this close to 0) leave the closed-form MLE or its information out of range; rescale "
+        "the data (e.g. change units) and fit again"
+    )
+
+
+def _closed_form(model: AbstractModel, data: Any, w: np.ndarray) -> dict | None:
+    """The model's closed-form MLE, or None; overflow (data near float64's limits) and
+    non-finite estimates are a DataError, not an inf in the result."""
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            closed = model.mle(data, w)
+    except (OverflowError, ZeroDivisionError) as e:
+        raise DataError(_overflow(model, e)) from e
+    if closed is not None:
+        bad = [k for k, v in closed.items() if not np.all(np.isfinite(np.asarray(v, float)))]
+        if bad:
+            raise DataError(_overflow(model, f"{bad[0]} = {np.asarray(closed[bad[0]]).tolist()}"))
+    return closed

@@ -16,6 +16,7 @@ from ._discrete import Geometric as Geometric
 from ._discrete import Multinomial as Multinomial
 from ._discrete import NegativeBinomial as NegativeBinomial
 from ._discrete import Poisson as Poisson
+from ._loglogistic import LogLogistic as LogLogistic
 from ._multivariate import MultivariateNormal as MultivariateNormal
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Gamma",
     "Geometric",
     "Laplace",
+    "LogLogistic",
     "LogNormal",
     "Multinomial",
     "MultivariateNormal",

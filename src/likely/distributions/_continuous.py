@@ -13,6 +13,7 @@ from jax.scipy.special import log_ndtr
 from .._engine.constraints import positive, real
 from .._engine.errors import DataError
 from ._base import STIRLING_FROM, Distribution, lgamma, log1mexp, stirling_correction, wmean
+from ._gammainc import log_gammainc, log_gammaincc
 
 _LOG_2PI = math.log(2 * math.pi)
 _EULER = 0.5772156649015329
@@ -119,16 +120,22 @@ class Normal(Distribution):
 
     def mle(self, x, w):
         mu = wmean(x, w)
-        return {"mu": mu, "sigma": np.sqrt(wmean((x - mu) ** 2, w))}
+        sigma = np.sqrt(wmean((x - mu) ** 2, w))
+        if sigma <= 1e-8 * abs(mu):  # only round-off of the mean, if the data are all equal
+            used = x[w > 0]
+            if np.all(used == used[0]):  # then sigma is exactly 0: the boundary, reported
+                return {"mu": np.asarray(used[0]), "sigma": np.asarray(0.0)}
+        return {"mu": mu, "sigma": sigma}
 
     def init(self, x, w):
         est = self.mle(x, w)
         return {"mu": est["mu"], "sigma": max(float(est["sigma"]), 1e-3 * (1 + abs(est["mu"])))}
 
     def loglik_at_mle(self, values, x, w):
-        """At the MLE the log-likelihood is -n/2 (log(2 pi sigma^2) + 1): no pass over data."""
+        """At the MLE the log-likelihood is -n/2 (log(2 pi sigma^2) + 1): no pass over data.
+        At sigma = 0 (all observations equal) the likelihood is unbounded: +inf."""
         s2 = float(values["sigma"]) ** 2
-        return -0.5 * float(w.sum()) * (_LOG_2PI + math.log(s2) + 1.0) if s2 > 0 else None
+        return -0.5 * float(w.sum()) * (_LOG_2PI + math.log(s2) + 1.0) if s2 > 0 else math.inf
 
     def expected_information(self, params, x, w):
         n, s2 = w.sum(), float(params["sigma"]) ** 2
@@ -258,14 +265,12 @@ class Gamma(Distribution):
         return a * jnp.log(b) + (a - 1) * jnp.log(x) - b * x - lgamma(a)
 
     def logcdf(self, params, x):
-        p = jax.scipy.special.gammainc(params["shape"], params["rate"] * x)
-        q = jax.scipy.special.gammaincc(params["shape"], params["rate"] * x)
-        return _log_of_smaller(p, q)
+        # differentiable to any order in the shape (jax's gammainc has no second derivative
+        # in it), so censored and truncated fits get an exact Hessian
+        return log_gammainc(params["shape"], params["rate"] * x)
 
     def logsf(self, params, x):
-        p = jax.scipy.special.gammainc(params["shape"], params["rate"] * x)
-        q = jax.scipy.special.gammaincc(params["shape"], params["rate"] * x)
-        return _log_of_smaller(q, p)
+        return log_gammaincc(params["shape"], params["rate"] * x)
 
     def mle(self, x, w):
         m = float(wmean(x, w))
@@ -434,6 +439,11 @@ class Laplace(Distribution):
 
     def mle(self, x, w):
         return {"loc": (loc := _weighted_median(x, w)), "scale": float(wmean(np.abs(x - loc), w))}
+
+    def loglik_at_mle(self, values, x, w):
+        """-n (1 + log(2 scale)) at the MLE (mean |x - loc| = scale); +inf at scale = 0."""
+        b = float(values["scale"])
+        return -float(w.sum()) * (1.0 + math.log(2.0 * b)) if b > 0 else math.inf
 
     def init(self, x, w):
         est = self.mle(x, w)
