@@ -1,4 +1,6 @@
 """Simulation studies of an estimator's sampling properties, and the bootstrap."""
 
-from ._placeholder import Study as Study
-from ._placeholder import study as study
+from ._bootstrap import Bootstrap as Bootstrap
+from ._bootstrap import bootstrap as bootstrap
+from ._study import Study as Study
+from ._study import study as study
