@@ -110,6 +110,15 @@ def fit(
     """
     if not isinstance(model, AbstractModel):
         raise ModelError(f"fit needs a likely model (e.g. lk.Normal()), got {type(model).__name__}")
+    from .._dask import any_dask
+
+    if any_dask(data, weights, event, entry):  # Dask collections: sums over partitions
+        from .._dask._fit import fit_dask
+
+        return fit_dask(
+            model, data, weights=weights, event=event, entry=entry, init=init, fixed=fixed,
+            prior=prior, method=method, cov=cov, max_iter=max_iter, tol=tol,
+        )  # fmt: skip
     custom = model.fit_override(
         data,
         weights=weights,

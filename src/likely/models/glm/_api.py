@@ -21,6 +21,8 @@ from ._model import GLMModel, MultinomialLogitModel
 from ._result import GLMFit, GLMInfo
 
 COV_TYPES = ("observed", "nonrobust", "expected", "robust", "HC0", "HC1", "HC2", "HC3", "cluster")
+# families whose MLE can run off to a fitted probability of 1 or a mean of 0 (separation)
+_CERTAIN_FAMILIES = ("binomial", "poisson", "negative_binomial")
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,17 @@ def glm(
     ``Laplace(0, 1/(n a))``. Laplace (L1) priors are fitted exactly by proximal Newton, so
     coefficients become exactly zero; those have no Laplace-approximation sd.
     """
+    from ..._dask import any_dask
+
+    if any_dask(data, y, X, weights, offset, exposure, trials, groups):  # data on Dask
+        from ..._dask._glm import glm_dask
+
+        return glm_dask(
+            formula, data, y=y, X=X, family=family, link=link, weights=weights, offset=offset,
+            exposure=exposure, trials=trials, cov_type=cov_type, groups=groups, prior=prior,
+            penalize_intercept=penalize_intercept, dispersion=dispersion, missing=missing,
+            method=method, init=init, fixed=fixed, max_iter=max_iter, tol=tol,
+        )  # fmt: skip
     fam = _resolve_family(family)
     multinomial = fam == "multinomial"
     if cov_type is None:
@@ -203,6 +216,12 @@ def glm(
         gram = _check_design(Xa, w, cols)
         if fam_obj is not None and fam_obj.name == "binomial":
             _check_separation(Xa, ya, design.trials, cols)
+        if fam_obj is not None and fam_obj.name in ("poisson", "negative_binomial"):
+            if not np.any(ya):
+                raise DataError(
+                    f"every {fam_obj.name} count is 0: the MLE of the mean is 0, on the boundary "
+                    "(the intercept runs to -infinity), so the fit does not exist"
+                )
 
     data_dict: dict[str, np.ndarray] = {"X": Xa, "y": ya}
     if design.offset is not None:
@@ -259,7 +278,7 @@ def glm(
         out = _robust(out, cov_type, design.groups)
     if dispersion == "pearson":
         out = _pearson(out)
-    if fam_obj is not None and fam_obj.name == "binomial" and prior is None:
+    if prior is None and (multinomial or fam_obj.name in _CERTAIN_FAMILIES):
         _warn_quasi_separation(out)
     return out
 
@@ -345,13 +364,21 @@ def _warn_quasi_separation(f: GLMFit) -> None:
     else:
         eta = info.X @ f.values["beta"] + (info.offset if info.offset is not None else 0.0)
     # probabilities within 1e-10 of 0 or 1, read on the eta scale (links are increasing)
-    lo, hi = np.sort(info.link.np_link(np.array([1e-10, 1 - 1e-10])))
-    extreme = (eta < lo) | (eta > hi)
+    if info.family is None:  # multinomial: a class fitted with probability 1 - 1e-10 or more
+        from scipy.special import logsumexp
+
+        full = np.concatenate([np.zeros((eta.shape[0], 1)), eta], axis=1)
+        extreme = full.max(axis=1) - logsumexp(full, axis=1) > -1e-10
+    elif info.family.name != "binomial":  # counts: fitted means below 1e-10 (log link: eta)
+        extreme = info.link.np_inverse(eta) < 1e-10
+    else:
+        lo, hi = np.sort(info.link.np_link(np.array([1e-10, 1 - 1e-10])))
+        extreme = (eta < lo) | (eta > hi)
     if extreme.any():
         warnings.warn(
             f"quasi-complete separation: {int(extreme.sum())} observation(s) are fitted with "
-            "probability 0 or 1; some coefficients are not finite in the limit and their "
-            "standard errors are unreliable",
+            "probability 0 or 1 (counts: a mean below 1e-10); some coefficients are not finite "
+            "in the limit and their standard errors are unreliable",
             InferenceWarning,
             stacklevel=3,
         )
