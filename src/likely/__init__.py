@@ -59,6 +59,7 @@ from ._serialize import load as load  # noqa: E402
 from ._study import Study as Study  # noqa: E402
 from ._study import study as study  # noqa: E402
 from .distributions import *  # noqa: E402, F403
+from .models.choice import ChoiceFit as ChoiceFit  # noqa: E402
 from .models.choice import conditional_logit as conditional_logit  # noqa: E402
 from .models.choice import long_from_wide as long_from_wide  # noqa: E402
 from .models.choice import mixed_logit as mixed_logit  # noqa: E402
