@@ -174,6 +174,23 @@ ORACLES = [
         {"shape": 20.0, "scale": 1e5},
         st.weibull_min(20.0, scale=1e5),
     ),
+    # LogLogistic(shape b, scale a) = scipy fisk(c=b, scale=a)
+    _continuous(
+        "LogLogistic",
+        lk.LogLogistic(),
+        {"shape": 3.0, "scale": 2.0},
+        st.fisk(3.0, scale=2.0),
+        # scipy's fisk.logsf loses ~4e-9 relative in the far tail (logsf = -23: mpmath gives
+        # -23.0258509299, scipy -23.0258508472), so the tail is compared more loosely
+        cdf_rtol=1e-8,
+    ),
+    _continuous(
+        "LogLogistic-heavy-tail",
+        lk.LogLogistic(),
+        {"shape": 0.7, "scale": 1e-2},
+        st.fisk(0.7, scale=1e-2),
+        cdf_rtol=1e-8,
+    ),
     # Beta(a, b) = scipy beta(a, b)
     _continuous("Beta", lk.Beta(), {"a": 2.5, "b": 1.5}, st.beta(2.5, 1.5), cdf=False),
     _continuous(
