@@ -26,6 +26,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
+.PHONY: fuzz
+fuzz: $(STAMP)  # the adversarial suite with many hypothesis examples and the slow checks
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -n 2 -q tests/adversarial
+
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict
 

@@ -68,7 +68,9 @@ from .models.glm import GLMFit as GLMFit  # noqa: E402
 from .models.glm import glm as glm  # noqa: E402
 from .models.latent import HMM as HMM  # noqa: E402
 from .models.latent import GaussianMixture as GaussianMixture  # noqa: E402
+from .models.latent import HMMFit as HMMFit  # noqa: E402
 from .models.latent import Mixture as Mixture  # noqa: E402
+from .models.latent import MixtureFit as MixtureFit  # noqa: E402
 from .models.survival import AFTFit as AFTFit  # noqa: E402
 from .models.survival import CoxFit as CoxFit  # noqa: E402
 from .models.survival import aft as aft  # noqa: E402

@@ -444,7 +444,9 @@ def _flat_at_the_edge(layout: Layout, cov_u: np.ndarray, jac: np.ndarray) -> str
     for b in layout.blocks:
         if not b.constraint.elementwise or b.constraint.name == "real":
             continue
-        scale = {"positive": "log", "unit_interval": "logit"}.get(b.constraint.name, "unconstrained")
+        scale = {"positive": "log", "unit_interval": "logit"}.get(
+            b.constraint.name, "unconstrained"
+        )
         for i, lab in enumerate(b.labels):
             var = cov_u[b.offset + i, b.offset + i]
             if np.isfinite(var) and var > _EDGE_SE**2:
@@ -459,7 +461,7 @@ def _flat_at_the_edge(layout: Layout, cov_u: np.ndarray, jac: np.ndarray) -> str
     )
 
 
-def _overflow(model: AbstractModel, e: BaseException) -> str:
+def _overflow(model: AbstractModel, e: BaseException | str) -> str:
     return (
         f"{model.name}: the data overflow float64 arithmetic ({e}): values this large (or "
         "this close to 0) leave the closed-form MLE or its information out of range; rescale "

@@ -67,7 +67,10 @@ def _loglik(problem: Problem, u, data, weights, fixed):
 def diagnose(info: np.ndarray, labels: list[str]) -> str | None:
     """Explain why an information matrix cannot be inverted, naming parameters."""
     if not np.all(np.isfinite(info)):
-        return "the information matrix has non-finite entries"
+        return (
+            "the information matrix has non-finite entries (an overflow: data or estimates "
+            "near float64's limits; rescale the data), so standard errors are undefined"
+        )
     sym = 0.5 * (info + info.T)
     diag = np.diag(sym)
     if np.any(diag <= 0):

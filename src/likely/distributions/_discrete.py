@@ -217,6 +217,9 @@ class NegativeBinomial(Distribution):
         return jax.random.poisson(k2, lam, shape).astype(jnp.float64)
 
 
+_MAX_INFERRED_K = 1_000_000  # without k=, codes this large are a mistake, not categories
+
+
 @dataclass(frozen=True, repr=False)
 class Categorical(Distribution):
     """Categorical(p; k): P(x = j) = p[j], x in {0..k-1}, p on the simplex.
@@ -241,6 +244,11 @@ class Categorical(Distribution):
         return {"p": simplex}
 
     def _k(self, x):
+        if self.k is None and x.max() >= _MAX_INFERRED_K:
+            raise DataError(
+                f"Categorical data has the category code {x.max():g}: codes must run 0..k-1 "
+                "(recode the categories, e.g. with pandas.factorize) or give k= explicitly"
+            )
         k = int(x.max()) + 1 if self.k is None else self.k
         if k < 2:
             raise DataError("Categorical needs at least two categories (k >= 2)")

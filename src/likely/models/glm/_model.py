@@ -81,7 +81,11 @@ class GLMModel(AbstractIndexModel):
         if name == "gaussian":
             beta = _weighted_least_squares(X, y, weights)
             r = y - X @ beta
-            return {"beta": beta, "sigma": float(np.sqrt(np.sum(weights * r * r) / weights.sum()))}
+            sigma = float(np.sqrt(np.sum(weights * r * r) / weights.sum()))
+            rms = float(np.sqrt(np.average(y * y, weights=weights)))
+            if sigma <= 16 * np.finfo(float).eps * rms:
+                sigma = 0.0  # residuals of round-off: y = X beta exactly, sigma on the boundary
+            return {"beta": beta, "sigma": sigma}
         beta = _least_absolute_deviations(X, y, weights)
         return {
             "beta": beta,

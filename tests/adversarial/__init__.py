@@ -1,0 +1,1 @@
+"""Property-based and adversarial tests: bad, extreme and degenerate input (issue 10)."""
