@@ -296,6 +296,50 @@ def test_long_sequence_in_blocks_matches_hmmlearn_score():
     np.testing.assert_array_equal(model.most_likely_path(values, packed)[0], h.predict(x[:, None]))
 
 
+def test_multivariate_emission_matches_hmmlearn():
+    """Vector observations (MultivariateNormal emissions, full covariances): log-likelihood
+    and state probabilities at given parameters against hmmlearn's."""
+    from hmmlearn.hmm import GaussianHMM
+
+    rng = np.random.default_rng(8)
+    x = np.concatenate([rng.normal([0, 0], 1, (60, 2)), rng.normal([3, 1], 0.5, (40, 2))])
+    cov = np.array([[[1.0, 0.2], [0.2, 0.8]], [[0.3, -0.05], [-0.05, 0.2]]])
+    G = np.array([[0.9, 0.1], [0.2, 0.8]])
+    params = {"mu": [[0.1, 0.0], [2.9, 1.1]], "cov": cov, "transition": G, "initial": [0.7, 0.3]}
+    model = lk.HMM(lk.MultivariateNormal(), n_states=2, initial="estimated")
+    h = GaussianHMM(2, covariance_type="full", init_params="")
+    h.startprob_, h.transmat_ = np.array([0.7, 0.3]), G
+    h.means_, h.covars_ = np.array(params["mu"]), cov
+    assert model.loglik(params, x) == pytest.approx(h.score(x), rel=1e-12)
+    values = {k: jnp.asarray(v, dtype=float) for k, v in params.items()}
+    post = model.smoothed(values, model.prepare(x))[0]
+    np.testing.assert_allclose(post, h.predict_proba(x), atol=1e-12)
+    # five EM iterations: the M-step of a vector emission (MultivariateNormal's weighted MLE)
+    h5 = GaussianHMM(
+        2,
+        covariance_type="full",
+        n_iter=5,
+        tol=0,
+        init_params="",
+        params="stmc",
+        min_covar=0,
+        covars_prior=0,
+        means_prior=0,
+        means_weight=0,
+    )
+    h5.startprob_, h5.transmat_ = np.array([0.7, 0.3]), G
+    h5.means_, h5.covars_ = np.array(params["mu"]), cov
+    h5.fit(x)
+    with pytest.warns(lk.ConvergenceWarning), warnings.catch_warnings():
+        warnings.simplefilter("ignore", lk.InferenceWarning)
+        ours = lk.fit(model, x, init=params, method="em", max_iter=5, tol=0)
+    np.testing.assert_allclose(ours.values["mu"], h5.means_, rtol=1e-10)
+    np.testing.assert_allclose(ours.values["cov"], h5.covars_, rtol=1e-9)
+    # transition[1,0] is 5e-11 there: set to 0 here (a probability driven to 0, reported)
+    np.testing.assert_allclose(ours.values["transition"], h5.transmat_, atol=1e-10)
+    assert "transition[1,0] went to 0" in ours.note
+
+
 # ------------------------------------------------------------------------ result methods
 def test_posterior_viterbi_sample(two_state, gaussian_fit):
     post = two_state.posterior()

@@ -23,6 +23,25 @@ from ..._engine.solvers import newton
 from ._em import kmeans_plus_plus, soft_labels
 
 SCALE_NAMES = ("sigma", "scale")  # location-scale families: floored when they collapse
+
+
+def _normal(c: float, s: np.ndarray) -> dict[str, float]:
+    m = s[1] / s[0]
+    return {"mu": c + m, "sigma": float(np.sqrt(max(s[2] / s[0] - m * m, 0.0)))}
+
+
+# Families whose weighted MLE is a function of the weighted power sums sum_i w_i (x_i - c)^p,
+# p = 0..order: (order, centre c from the current values or None for 0, MLE from (c, sums)).
+# Same estimates as the families' own `mle`; the sums are formed inside the compiled E-step,
+# so the (k, n) responsibilities never leave it. The Normal's sums are taken about the
+# component's current mean, so that the variance does not cancel; the means of the others
+# about 0, so that a mean of zeros is exactly 0 (a rate of 0 is the boundary, not -1e-25).
+MOMENT_FAMILIES: dict[str, tuple[int, Any, Any]] = {
+    "Normal": (2, lambda v: v["mu"], _normal),
+    "Poisson": (1, None, lambda c, s: {"rate": s[1] / s[0]}),
+    "Exponential": (1, None, lambda c, s: {"rate": s[0] / s[1]}),
+    "Bernoulli": (1, None, lambda c, s: {"p": s[1] / s[0]}),
+}
 FLOOR = 1e-6  # relative to the data's standard deviation
 EMPTY = 1e-10  # a component whose weight share falls below this is empty
 
@@ -53,19 +72,39 @@ class ComponentStep:
         flat = x.reshape(x.shape[0], -1)
         sd = np.sqrt(np.maximum(np.average((flat - np.average(flat, 0, w)) ** 2, 0, w), 0))
         self.floor = FLOOR * float(np.max(sd)) if np.max(sd) > 0 else FLOOR
+        self.unit_weights = bool(np.all(w == 1.0))
         self._device: tuple[Any, Any] | None = None
+        family = MOMENT_FAMILIES.get(type(component).__name__)
+        exact = family is not None and type(component).__module__.startswith("likely.")
+        self.moments = family if exact and not self.numeric else None
+
+    @property
+    def moment_order(self) -> int | None:
+        """The highest power of the sufficient sums, when the M-step can use them."""
+        return None if self.moments is None else self.moments[0]
+
+    def centres(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """Each component's centre for the power sums (its current mean)."""
+        assert self.moments is not None
+        if self.moments[1] is None:
+            return np.zeros(self.k)
+        return np.asarray(self.moments[1](values), dtype=float)
 
     # -------------------------------------------------------------------------------- starts
-    def start(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """One start: k-means++ clusters, then the M-step on softened cluster labels."""
-        flat = self.x.reshape(self.x.shape[0], -1)
-        labels = kmeans_plus_plus(flat, self.k, self.w, rng)
-        resp = soft_labels(labels, self.k).T
+    def start(
+        self, rng: np.random.Generator, given: frozenset[str] = frozenset()
+    ) -> dict[str, np.ndarray]:
+        """One start: k-means++ clusters, then the M-step on softened cluster labels (no
+        clustering when every component parameter is `given`)."""
         base = self.component.init(self.x, self.w)
         prev = {n: np.stack([np.asarray(base[n], float)] * self.k) for n in self.names}
         prev["weights"] = np.full(self.k, 1.0 / self.k)
         prev.update(self.fixed)
-        values, _ = self.mstep(prev, resp)
+        if set(self.names) <= given:
+            return prev
+        flat = self.x.reshape(self.x.shape[0], -1)
+        labels = kmeans_plus_plus(flat, self.k, self.w, rng)
+        values, _ = self.mstep(prev, soft_labels(labels, self.k).T)
         return values
 
     # -------------------------------------------------------------------------------- M-step
@@ -74,10 +113,39 @@ class ComponentStep:
     ) -> tuple[dict[str, np.ndarray], list[str]]:
         """New values of every component (and the weights) from responsibilities, an array
         (k, n) whose row j holds P(component j | x_i)."""
+        weighted = resp if self.unit_weights else resp * self.w[None, :]  # row j: component j
+        mass = weighted.sum(axis=1)
+        out, events = self._each_component(
+            previous, mass, lambda j, prev_j: self.weighted_mle(weighted[j], prev_j, j)
+        )
+        if self.fixed_weights is not None:
+            out["weights"] = np.array(self.fixed_weights, dtype=float)
+        else:
+            out["weights"] = mass / float(mass.sum())
+        return out, events
+
+    def mstep_from_sums(
+        self, previous: dict[str, np.ndarray], sums: np.ndarray, centres: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], list[str]]:
+        """The M-step from weighted power sums (k, order + 1) about `centres` (k,)."""
+        moments = self.moments
+        assert moments is not None
+        mass = sums[:, 0]
+        out, events = self._each_component(
+            previous,
+            mass,
+            lambda j, prev_j: self.checked(moments[2](float(centres[j]), sums[j]), prev_j, j),
+        )
+        out["weights"] = mass / float(mass.sum())
+        return out, events
+
+    def _each_component(
+        self, previous: dict[str, np.ndarray], mass: np.ndarray, estimate: Any
+    ) -> tuple[dict[str, np.ndarray], list[str]]:
+        """New values of each non-empty component j from `estimate(j, previous_j)`; an empty
+        one (weight share below EMPTY) keeps its values and is reported."""
         events: list[str] = []
         out = {n: np.array(previous[n], dtype=float) for n in self.names}
-        weighted = resp * self.w[None, :]  # row j: component j's weights
-        mass = weighted.sum(axis=1)
         total = float(mass.sum())
         for j in range(self.k):
             if mass[j] <= EMPTY * total:
@@ -86,16 +154,10 @@ class ComponentStep:
                     f"its last parameters; the model may have too many {self.label}s"
                 )
                 continue
-            wj = weighted[j]
-            prev_j = {n: out[n][j] for n in self.names}
-            new_j, ev = self.weighted_mle(wj, prev_j, j)
+            new_j, ev = estimate(j, {n: out[n][j] for n in self.names})
             events += ev
             for n in self.names:
                 out[n][j] = new_j[n]
-        if self.fixed_weights is not None:
-            out["weights"] = np.array(self.fixed_weights, dtype=float)
-        else:
-            out["weights"] = mass / total
         return out, events
 
     def weighted_mle(
@@ -115,6 +177,13 @@ class ComponentStep:
                 return prev, events
         if est is None:
             est = self.numeric_mle(wj, prev, j)
+        return self.checked(est, prev, j)
+
+    def checked(
+        self, est: dict[str, Any], prev: dict[str, np.ndarray], j: int
+    ) -> tuple[dict[str, np.ndarray], list[str]]:
+        """Fixed values put back, non-finite estimates refused, collapsing scales floored."""
+        events: list[str] = []
         new = {n: np.asarray(est[n], dtype=float) for n in self.names}
         new.update({n: np.asarray(v[j], float) for n, v in self.fixed.items()})
         if not all(np.all(np.isfinite(v)) for v in new.values()):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,14 +16,21 @@ from jax.scipy.special import logsumexp
 
 from ..._engine.constraints import Constraint, positive, positive_definite, real, simplex
 from ..._engine.data import as_array, as_weights, bucket, nrows, pad_rows
-from ..._engine.errors import DataError, InferenceWarning, ModelError
+from ..._engine.errors import DataError, ModelError
 from ..._engine.model import AbstractModel, check_param_values
 from ._constraints import Stacked
 from ._derivatives import LARGE_ROWS, RowChunks
-from ._em import EMReport, kmeans_plus_plus, run_em, soft_labels
+from ._em import kmeans_plus_plus, run_em, soft_labels
 from ._gmm_kernel import em_statistics, whitening
-from ._result import MixtureFit, Solution, check_options, context, finish, polish
-from ._result import warn_not_converged as _warn
+from ._result import (
+    MixtureFit,
+    best_start,
+    check_options,
+    context,
+    em_solution,
+    finish,
+    polish,
+)
 
 COVARIANCES = ("full", "tied", "diag", "spherical")
 EM_SWITCH_TOL = 1e-8
@@ -59,7 +65,13 @@ class GaussianMixture(AbstractModel):
     Components are ordered by the first coordinate of their mean, increasing. A covariance
     whose smallest eigenvalue falls below (1e-6 x the data's largest sd)^2 is held there and
     reported (the likelihood is unbounded as a component collapses); an empty component keeps
-    its last values and is reported.
+    its last values and is reported. No `fixed=` or `prior=`: use
+    ``lk.Mixture(lk.MultivariateNormal(), k)`` for those.
+
+    Example::
+
+        gmm = lk.fit(lk.GaussianMixture(k=3, covariance="full"), X)
+        gmm.values["mu"], gmm.values["cov"], gmm.se, gmm.posterior(), gmm.classify(X)
     """
 
     k: int = 2
@@ -325,7 +337,8 @@ def _fit(model: GaussianMixture, data: Any, **options: Any):
         chol_np = np.asarray(chol)
         for r in np.flatnonzero(active & ok):
             lane = {k: v[r] for k, v in state.items()}
-            upd, ev = _mstep_stats(model, lane, chol_np[r], tuple(s[r] for s in stats), floor)  # type: ignore[arg-type]
+            lane_stats = (stats[0][r], stats[1][r], stats[2][r])
+            upd, ev = _mstep_stats(model, lane, chol_np[r], lane_stats, floor)
             for k, v in upd.items():
                 new[k][r] = v
             for e in ev:
@@ -334,49 +347,24 @@ def _fit(model: GaussianMixture, data: Any, **options: Any):
         return new, ll
 
     run = run_em(em_step, state, lanes, max_iter=iters, tol=em_tol)
-    final = run.trace[-1]
-    if not np.any(np.isfinite(final)):
-        raise ModelError(
-            f"{model.name}: the log-likelihood became non-finite in every start; check the data "
-            "or give start values with init=..."
-        )
-    best = int(np.argmax(np.where(np.isfinite(final), final, -np.inf)))
+    best = best_start(model.name, run)
     values = _ordered(model, {k: np.asarray(v[best]) for k, v in run.state.items()})
-    converged = bool(run.converged[best])
     ctx = context(model, x, w, values, {}, ())
     newton = None
     if method == "auto" and model.reg_covar == 0 and not events[best]:
         polished = polish(ctx, values, tol, None)
         if polished is not None:
             values, newton = polished
-            converged = True
-    message = "converged"
-    if not converged:
-        message = (
-            f"EM reached max_iter={iters} before the relative change of the log-likelihood "
-            f"fell below {em_tol:g}"
-        )
-        _warn(model.name, message)
-    report = EMReport(
-        iterations=int(run.iterations[best]),
-        loglik_trace=run.trace[: run.iterations[best], best],
-        converged=bool(run.converged[best]),
-        n_init=lanes,
-        start_logliks=final,
-        newton_steps=0 if newton is None else newton.iterations,
-        seconds=time.perf_counter() - t0,
-        em_seconds=run.seconds,
-        events=tuple(events[best]),
-    )
-    if report.events:
-        warnings.warn(f"{model.name}: {'; '.join(report.events)}", InferenceWarning, stacklevel=3)
-    solution = Solution(
+    solution = em_solution(
+        model.name,
         values,
-        converged,
-        report.iterations,
-        message,
-        "EM + Newton" if newton is not None else "EM",
-        report,
+        run,
+        best,
+        events=events[best],
+        newton=newton,
+        em_tol=em_tol,
+        max_iter=iters,
+        started=t0,
     )
     return finish(ctx, solution, cov_type, MixtureFit, newton)
 

@@ -70,4 +70,7 @@ def _lane(xc, wc, weights, mu, inv_t, chol):
 @jax.jit
 def em_statistics(xc, wc, weights, mu, inv_t, chol):
     """Per lane: log-likelihood, mass (k,), sum r z (k, d), sum r z z' (k, d, d)."""
+    if weights.shape[0] == 1:  # one start: no batch axis in the kernel
+        out = _lane(xc, wc, weights[0], mu[0], inv_t[0], chol[0])
+        return tuple(a[None] for a in out)
     return jax.vmap(_lane, in_axes=(None, None, 0, 0, 0, 0))(xc, wc, weights, mu, inv_t, chol)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -15,15 +14,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._engine.data import as_weights
-from ..._engine.errors import DataError, InferenceWarning, ModelError
+from ..._engine.errors import DataError, ModelError
 from ..._engine.fit import _check_prior
 from ..._engine.model import AbstractModel, check_param_values
 from . import _hmm_algorithms as alg
 from ._components import ComponentStep, stack_values
 from ._constraints import ProbabilityRows, stacked, zeros_of
-from ._em import EMReport, run_em
-from ._result import HMMFit, Solution, check_options, context, finish, polish
-from ._result import warn_not_converged as _warn
+from ._em import run_em
+from ._result import (
+    HMMFit,
+    best_start,
+    check_options,
+    context,
+    em_solution,
+    finish,
+    polish,
+)
 
 INITIALS = ("stationary", "estimated")
 ALGORITHMS = ("scaled", "log")
@@ -50,7 +56,8 @@ class HMM(AbstractModel):
         hmmlearn's ``startprob_``; with one sequence its MLE is a point mass).
     algorithm : "scaled" (forward-backward with scaling, in blocks; the faster) or "log"
         (log-space recursions).
-    n_init : number of starts (k-means++ on the pooled observations), run together.
+    n_init : number of starts (k-means++ on the pooled observations), each run to
+        convergence; the best is kept.
     seed : seed of the starts.
 
     Data: one sequence (an array of observations), or a list of sequences of any lengths.
@@ -61,11 +68,19 @@ class HMM(AbstractModel):
     errors of the rest are conditional on it).
 
     Fitting is EM (Baum-Welch): forward-backward for the E-step; for the M-step, normalised
-    transition counts (with a stationary initial distribution, the exact maximiser by
-    Newton's method), and each emission's weighted MLE. ``method="auto"`` then takes Newton
-    steps on the marginal likelihood; ``method="em"`` is EM alone (to `tol`, the relative
-    change of the log-likelihood); ``"newton"``/``"bfgs"`` maximise the marginal likelihood
-    directly (a cross-check). States are ordered by the emission's first parameter.
+    transition counts (with a stationary initial distribution, the exact maximiser, by BFGS
+    with the analytic gradient) and each emission's weighted MLE. ``method="auto"`` then takes
+    Newton steps on the marginal likelihood; ``method="em"`` is EM alone (to `tol`, the
+    relative change of the log-likelihood); ``"newton"``/``"bfgs"`` maximise the marginal
+    likelihood directly (a cross-check). States are ordered by the emission's first
+    parameter. Standard errors: the observed information of the marginal log-likelihood by
+    automatic differentiation (through the forward algorithm; for long sequences, of the
+    gradient from forward-backward by Fisher's identity, in forward mode).
+
+    Example::
+
+        hmm = lk.fit(lk.HMM(lk.Poisson(), n_states=2), counts)
+        hmm.params, hmm.se, hmm.initial, hmm.viterbi(), hmm.posterior()
     """
 
     emission: AbstractModel
@@ -221,9 +236,10 @@ class HMM(AbstractModel):
             row = cum_G[states[t - 1]]
             states[t] = min(int(np.searchsorted(row, u[t], side="right")), self.n_states - 1)
         keys = jax.random.split(k_obs, self.n_states)
+        family: Any = self.emission  # a Distribution: it has `sample`
         draws = [
             np.asarray(
-                self.emission.sample(  # type: ignore[attr-defined]
+                family.sample(
                     {name: np.asarray(values[name])[j] for name in self.emission.param_spec},
                     n,
                     keys[j],
@@ -269,6 +285,27 @@ def _posteriors(model: HMM, params, x, valid):
     return jax.vmap(lambda a, v: f(a, v, G, delta))(le, valid)
 
 
+@partial(jax.jit, static_argnums=(0, 6))
+def _estep(model: HMM, params, x, valid, weights, centres, order: int | None):
+    """EM's E-step: log-likelihoods (S,), the emission M-step's input, the state
+    probabilities of the first steps (S, K) and the transition counts (S, K, K). The M-step's
+    input is either the state probabilities (K, S L B) in the data's grid order (0 at
+    padding) or, when the emission family's MLE needs only weighted power sums of x about
+    `centres` (K,) up to `order`, those sums (K, order + 1), with the sequence weights."""
+    ll, gamma, xi = _posteriors(model, params, x, valid)
+    masked = gamma * valid[:, :, None, :]
+    if order is None:
+        return ll, jnp.moveaxis(masked, 2, 0).reshape(model.n_states, -1), gamma[:, 0, :, 0], xi
+    r = masked * weights[:, None, None, None]
+    dev = x[:, :, None, :] - centres[None, None, :, None]
+    power = jnp.ones_like(dev)
+    sums = []
+    for _ in range(order + 1):
+        sums.append(jnp.sum(r * power, axis=(0, 1, 3)))
+        power = power * dev
+    return ll, jnp.stack(sums, axis=1), gamma[:, 0, :, 0], xi
+
+
 @partial(jax.jit, static_argnums=(0,))
 def _viterbi(model: HMM, params, x, valid):
     le = model.log_emissions(params, x)
@@ -312,7 +349,7 @@ def _stationary_mstep(
         with np.errstate(divide="ignore", invalid="ignore"):
             value = np.sum(counts[used] * np.log(G[used]))
             ratio = np.where(first > 0, first / delta, 0.0)
-            value += np.sum(ratio * delta * np.log(np.where(first > 0, delta, 1.0)))
+            value += np.sum(first * np.log(np.where(first > 0, delta, 1.0)))
             dG = np.where(used, counts / np.where(used, G, 1.0), 0.0) + np.outer(delta, Z @ ratio)
         if not np.isfinite(value) or np.any(delta[first > 0] <= 0):
             return np.inf, np.zeros_like(u)
@@ -348,15 +385,16 @@ class _Setup:
         # weighted sums need no reordering or selection
         valid = data["valid"]
         x = data["x"]
-        self.obs = x.reshape(valid.size, *x.shape[4:])
-        self.obs_w = (w[:, None, None] * valid).reshape(-1)
+        self.obs = x.reshape(valid.size, *x.shape[3:])
+        self.obs_w = np.broadcast_to(w[:, None, None], valid.shape).reshape(-1)
         self.components = ComponentStep(
             model.emission, K, self.obs, self.obs_w, fixed, priors, label="state"
         )
 
-    def start(self, lane: int) -> dict[str, np.ndarray]:
+    def start(self, lane: int, given: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
         K = self.model.n_states
-        values = self.components.start(np.random.default_rng([self.model.seed, lane]))
+        rng = np.random.default_rng([self.model.seed, lane])
+        values = self.components.start(rng, given)
         values.pop("weights")
         G = np.full((K, K), (1 - STAY) / (K - 1))
         np.fill_diagonal(G, STAY)
@@ -366,16 +404,21 @@ class _Setup:
         values.update(self.fixed)
         return values
 
-    def mstep(self, previous, gamma, xi) -> tuple[dict[str, np.ndarray], list[str]]:
-        """New values from gamma (S, L, K, B) and transition counts xi (S, K, K)."""
+    def mstep(
+        self, previous, emission_input, centres, first, xi
+    ) -> tuple[dict[str, np.ndarray], list[str]]:
+        """New values from the E-step (see `_estep`): the emission M-step's input, the state
+        probabilities of each sequence's first step (S, K), transition counts (S, K, K)."""
         model = self.model
         events: list[str] = []
-        resp = np.moveaxis(gamma, 2, 0).reshape(gamma.shape[2], -1)  # (K, steps)
-        emis, ev = self.components.mstep(previous, resp)
+        if self.components.moments is not None:
+            emis, ev = self.components.mstep_from_sums(previous, emission_input, centres)
+        else:
+            emis, ev = self.components.mstep(previous, emission_input)
         events += ev
         new = {k: emis[k] for k in model.emission.param_spec}
         counts = np.einsum("s,sij->ij", self.w, xi)
-        first = np.einsum("s,sk->k", self.w, gamma[:, 0, :, 0])
+        first = np.einsum("s,sk->k", self.w, first)
         rows = counts.sum(axis=1)
         for i in np.flatnonzero(rows <= 1e-12 * max(rows.sum(), 1e-300)):
             events.append(
@@ -386,8 +429,8 @@ class _Setup:
         if "transition" in self.fixed:
             new["transition"] = G_prev
         elif model.initial == "stationary":
-            constraint = model.param_spec["transition"]
-            new["transition"] = _stationary_mstep(constraint, counts, first, G_prev)  # type: ignore[arg-type]
+            constraint = ProbabilityRows(model.transition_zeros)
+            new["transition"] = _stationary_mstep(constraint, counts, first, G_prev)
         else:
             safe = np.where(rows > 0, rows, 1.0)[:, None]
             new["transition"] = np.where(rows[:, None] > 0, counts / safe, G_prev)
@@ -451,6 +494,11 @@ def _fit(model: HMM, data: Any, **options: Any):
     packed = model.prepare(data)
     S = packed["valid"].shape[0]
     w = as_weights(options.get("weights"), S)
+    if cov_type == "robust" and S == 1:
+        raise ModelError(
+            "cov='robust' treats sequences as the independent units of the sandwich; with one "
+            "sequence it does not exist. Use cov='observed', or give several sequences"
+        )
     spec = model.param_spec
     fixed_values = check_param_values(spec, options.get("fixed") or {}, "fixed")
     init_values = check_param_values(spec, options.get("init") or {}, "init")
@@ -469,13 +517,15 @@ def _fit(model: HMM, data: Any, **options: Any):
 
     lanes = 1 if init_values else model.n_init
     starts = []
+    known = frozenset(init_values) | frozenset(fixed_values)
     for r in range(lanes):
-        start = setup.start(r)
+        start = setup.start(r, known)
         start.update(init_values)
         start.update(fixed_values)
         starts.append(start)
     state = stack_values(starts)
-    x, valid = jnp.asarray(packed["x"]), jnp.asarray(packed["valid"])
+    x, valid, wj = jnp.asarray(packed["x"]), jnp.asarray(packed["valid"]), jnp.asarray(w)
+    K = model.n_states
     events: list[list[str]] = [[] for _ in range(lanes)]
     em_tol = max(tol, EM_SWITCH_TOL) if method == "auto" else tol
     iters = max_iter or 1000
@@ -487,13 +537,15 @@ def _fit(model: HMM, data: Any, **options: Any):
         ll_total = np.full(lanes, np.nan)
         for r in np.flatnonzero(active):
             lane = {k: v[r] for k, v in state.items()}
-            ll, gamma, xi = _posteriors(
-                kernel, {k: jnp.asarray(v) for k, v in lane.items()}, x, valid
+            order = setup.components.moment_order
+            centres = np.zeros(K) if order is None else setup.components.centres(lane)
+            ll, inp, first, xi = _estep(
+                kernel, {k: jnp.asarray(v) for k, v in lane.items()}, x, valid, wj, centres, order
             )
             ll_total[r] = float(np.asarray(ll) @ w)
             if not np.isfinite(ll_total[r]):
                 continue
-            upd, ev = setup.mstep(lane, np.asarray(gamma), np.asarray(xi))
+            upd, ev = setup.mstep(lane, np.asarray(inp), centres, np.asarray(first), np.asarray(xi))
             for k, v in upd.items():
                 new[k][r] = v
             for e in ev:
@@ -502,62 +554,40 @@ def _fit(model: HMM, data: Any, **options: Any):
         return new, ll_total
 
     run = run_em(em_step, state, lanes, max_iter=iters, tol=em_tol)
-    final = run.trace[-1]
-    if not np.any(np.isfinite(final)):
-        raise ModelError(
-            f"{model.name}: the log-likelihood is not finite in any start (an observation no "
-            "state can emit, or underflow: try algorithm='log' or start values with init=...)"
-        )
-    best = int(np.argmax(np.where(np.isfinite(final), final, -np.inf)))
+    best = best_start(model.name, run)
     values = {k: np.asarray(v[best]) for k, v in run.state.items()}
     if not fixed_values:
         values = _order(model, values)
     values, zero_events, n_boundary = _to_zero(values)
     model = _with_zeros(model, values)
-    converged = bool(run.converged[best])
     ctx = context(model, packed, w, values, fixed_values, priors)
-    newton_result = None
-    if method == "auto":
-        polished = polish(ctx, values, tol, None)
-        if polished is not None:
-            values, newton_result = polished
-            converged = True
+    newton_result, polished = None, False
+    if method == "auto" and not events[best]:
+        first = polish(ctx, values, tol, None)
+        if first is not None:
+            values, newton_result = first
+            polished = True
             values, more, extra = _to_zero(values)
-            if more:
+            if more:  # Newton drove more probabilities to 0: hold them there, polish again
                 zero_events += more
                 n_boundary += extra
                 model = _with_zeros(model, values)
                 ctx = context(model, packed, w, values, fixed_values, priors)
-                polished = polish(ctx, values, tol, None)
-                if polished is not None:
-                    values, newton_result = polished
-    message = "converged"
-    if not converged:
-        message = (
-            f"EM reached max_iter={iters} before the relative change of the log-likelihood "
-            f"fell below {em_tol:g}"
-        )
-        _warn(model.name, message)
-    report = EMReport(
-        iterations=int(run.iterations[best]),
-        loglik_trace=run.trace[: run.iterations[best], best],
-        converged=bool(run.converged[best]),
-        n_init=lanes,
-        start_logliks=final,
-        newton_steps=0 if newton_result is None else newton_result.iterations,
-        seconds=time.perf_counter() - t0,
-        em_seconds=run.seconds,
-        events=tuple(events[best] + zero_events),
-    )
-    if report.events:
-        warnings.warn(f"{model.name}: {'; '.join(report.events)}", InferenceWarning, stacklevel=3)
-    solution = Solution(
+                again = polish(ctx, values, tol, None)
+                newton_result = None if again is None else again[1]
+                if again is not None:
+                    values = again[0]
+    solution = em_solution(
+        model.name,
         values,
-        converged,
-        report.iterations,
-        message,
-        "EM + Newton" if newton_result is not None else "EM",
-        report,
+        run,
+        best,
+        events=events[best] + zero_events,
+        newton=newton_result,
+        em_tol=em_tol,
+        max_iter=iters,
+        started=t0,
+        polished=polished,
     )
     fit = finish(
         ctx, solution, cov_type, HMMFit, newton_result, n_sequences=S, n_boundary=n_boundary

@@ -19,8 +19,8 @@ Two implementations of the same quantities:
   a scan of length B over those products, and a last scan of length L fills in every step,
   again across all blocks at once: 3 scans of about sqrt(T) steps instead of one of T steps.
   Backward vectors likewise, normalised to sum to 1 (posteriors and transition counts do not
-  depend on their scale); the backward scan also accumulates the expected transition counts,
-  so no (T, K, K) array is formed.
+  depend on their scale). State probabilities and expected transition counts then follow
+  from elementwise work over all steps and one contraction (no (T, K, K) array is formed).
 - log-space: log-sum-exp recursions over the T steps, the reference implementation.
 
 Viterbi runs in log space (max-plus) with a backtracking scan.
@@ -183,24 +183,32 @@ def posteriors_scaled(log_e, valid, G, delta):
     # block's last, which is what the scan carries in)
     _, (A, before, log_c) = jax.lax.scan(forward, V, (e, trans), unroll=unroll)
 
-    def backward(carry, inp):
-        b, counts = carry
-        et, tt, a_now, a_before = inp
-        g = a_now * b
+    def backward(b, inp):
+        et, tt = inp
         v = et * b
-        d = _colsum(_left(a_before, G) * v)
-        scale = jnp.where(tt & (d > 0), 1.0 / jnp.where(d > 0, d, 1.0), 0.0)
-        counts = counts + (a_before * scale[None, :])[:, None, :] * v[None, :, :]
         u = jnp.where(tt[None, :], _right(G, v), v)
-        b_new = u / _colsum(u)[None, :]
-        return (b_new, counts), g / _colsum(g)[None, :]
+        return u / _colsum(u)[None, :], b
 
-    zero = jnp.zeros((K, K, B), dtype=e.dtype)
-    (_, counts), gamma = jax.lax.scan(
-        backward, (W, zero), (e, trans, A, before), reverse=True, unroll=unroll
-    )
+    _, Bk = jax.lax.scan(backward, W, (e, trans), reverse=True, unroll=unroll)
+    # everything else is elementwise over all steps at once (and one contraction)
+    gamma = A * Bk
+    v = e * Bk
+    if K > UNROLL_STATES:
+        gamma = gamma / jnp.sum(gamma, axis=1, keepdims=True)
+        d = jnp.sum(jnp.einsum("lib,ik->lkb", before, G) * v, axis=1)
+        scale = jnp.where(trans & (d > 0), 1.0 / jnp.where(d > 0, d, 1.0), 0.0)
+        counts = jnp.einsum("lib,ljb->ij", before * scale[:, None, :], v)
+    else:  # unrolled over the few states: fused elementwise passes and K^2 reductions
+        gamma = gamma / sum(gamma[:, i, :] for i in range(K))[:, None, :]
+        pred = sum(before[:, i, None, :] * G[i][None, :, None] for i in range(K))
+        d = sum(pred[:, k, :] * v[:, k, :] for k in range(K))
+        scale = jnp.where(trans & (d > 0), 1.0 / jnp.where(d > 0, d, 1.0), 0.0)
+        weighted = before * scale[:, None, :]
+        counts = jnp.stack(
+            [jnp.stack([jnp.sum(weighted[:, i] * v[:, j]) for j in range(K)]) for i in range(K)]
+        )
     ll = jnp.sum(log_c) + jnp.sum(top)
-    return ll, gamma, jnp.sum(counts, axis=2) * G
+    return ll, gamma, counts * G
 
 
 def _log_steps(log_e, valid):

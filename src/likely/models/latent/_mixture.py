@@ -20,9 +20,16 @@ from ..._engine.model import AbstractModel, check_param_values
 from ._components import ComponentStep, order_by_first, stack_values
 from ._constraints import stacked
 from ._derivatives import LARGE_ROWS, RowChunks
-from ._em import EMReport, run_em
-from ._result import MixtureFit, Solution, check_options, context, finish, polish
-from ._result import warn_not_converged as _warn
+from ._em import run_em
+from ._result import (
+    MixtureFit,
+    best_start,
+    check_options,
+    context,
+    em_solution,
+    finish,
+    polish,
+)
 
 EM_SWITCH_TOL = 1e-8  # method="auto": EM hands over to Newton at this relative change
 
@@ -121,7 +128,8 @@ class Mixture(AbstractModel):
         keys = jax.random.split(k2, self.k)
         for j in range(self.k):
             pj = {name: np.asarray(values[name])[j] for name in self.component.param_spec}
-            draws.append(np.asarray(self.component.sample(pj, n, keys[j])))  # type: ignore[attr-defined]
+            family: Any = self.component  # a Distribution: it has `sample`
+            draws.append(np.asarray(family.sample(pj, n, keys[j])))
         return np.stack(draws)[labels, np.arange(n)], labels
 
     def _step(self, x, w, fixed, priors) -> ComponentStep:
@@ -172,8 +180,9 @@ def _fit(model: Mixture, data, **options):
 
     lanes = 1 if init_values else model.n_init
     starts = []
+    known = frozenset(init_values) | frozenset(fixed_values)
     for r in range(lanes):
-        start = step.start(np.random.default_rng([model.seed, r]))
+        start = step.start(np.random.default_rng([model.seed, r]), known)
         start.update(init_values)
         start.update(fixed_values)
         starts.append(start)
@@ -201,59 +210,27 @@ def _fit(model: Mixture, data, **options):
         return new, np.asarray(ll)
 
     run = run_em(em_step, state, lanes, max_iter=iters, tol=em_tol)
-    final = run.trace[-1]
-    if not np.any(np.isfinite(final)):
-        raise ModelError(
-            f"{model.name}: the log-likelihood became non-finite in every start; check the "
-            "data and the component family, or give start values with init=..."
-        )
-    best = int(np.nanargmax(np.where(np.isfinite(final), final, -np.inf)))
+    best = best_start(model.name, run)
     values = {k: np.asarray(v[best]) for k, v in run.state.items()}
     if not fixed_values:
         values = order_by_first(model.component, values)
-
-    converged = bool(run.converged[best])
     ctx = context(model, x, w, values, fixed_values, priors)
     newton = None
-    floored = any("floor" in e for e in events[best])
-    if method == "auto" and not floored:
+    if method == "auto" and not events[best]:
         polished = polish(ctx, values, tol, None)
         if polished is not None:
             values, newton = polished
-            converged = True
-    if not converged:
-        message = (
-            f"EM reached max_iter={iters} before the relative change of the log-likelihood "
-            f"fell below {em_tol:g}"
-        )
-        _warn(model.name, message)
-    else:
-        message = "converged"
-    report = EMReport(
-        iterations=int(run.iterations[best]),
-        loglik_trace=run.trace[: run.iterations[best], best],
-        converged=bool(run.converged[best]),
-        n_init=lanes,
-        start_logliks=final,
-        newton_steps=0 if newton is None else newton.iterations,
-        seconds=time.perf_counter() - t0,
-        em_seconds=run.seconds,
-        events=tuple(events[best]),
-    )
-    solution = Solution(
+    solution = em_solution(
+        model.name,
         values,
-        converged,
-        int(run.iterations[best]),
-        message,
-        "EM + Newton" if newton is not None else "EM",
-        report,
+        run,
+        best,
+        events=events[best],
+        newton=newton,
+        em_tol=em_tol,
+        max_iter=iters,
+        started=t0,
     )
-    if report.events:
-        import warnings
-
-        from ..._engine.errors import InferenceWarning
-
-        warnings.warn(f"{model.name}: {'; '.join(report.events)}", InferenceWarning, stacklevel=3)
     return finish(ctx, solution, cov_type, MixtureFit, newton)
 
 

@@ -4,6 +4,7 @@ log-likelihood at the EM solution) plus the EM report and the latent-variable me
 from __future__ import annotations
 
 import dataclasses
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,13 +13,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..._engine.errors import ConvergenceWarning, DataError, ModelError
+from ..._engine.errors import ConvergenceWarning, DataError, InferenceWarning, ModelError
 from ..._engine.fit import Context, _finish
 from ..._engine.model import AbstractModel, Layout
 from ..._engine.problem import Problem
 from ..._engine.result import Fit, Summary
 from ..._engine.solvers import CONVERGED, MAX_ITER, SolverResult
-from ._em import EMReport
+from ._em import EMReport, EMRun
 
 # Newton steps on the marginal likelihood after EM are taken when the model has at most this
 # many free parameters (each step needs the Hessian).
@@ -62,9 +63,9 @@ def polish(
     u0 = layout.to_unconstrained(values)
     if not np.all(np.isfinite(u0)):
         return None
-    f0 = ctx.derivatives.value_grad_hess(u0)[0]
+    # damped Newton only accepts steps that increase the likelihood
     res = ctx.solve(u0, method="newton", max_iter=max_iter or 50, tol=tol)
-    if not res.converged or not np.isfinite(res.value) or res.value > f0 + 1e-12 * abs(f0):
+    if not res.converged or not np.isfinite(res.value):
         return None
     nat = layout.to_natural(jnp.asarray(res.u))
     new = dict(values)
@@ -112,13 +113,62 @@ def finish(
     return cls(**fields, em=solution.report, **extra)  # type: ignore[call-arg]
 
 
-def warn_not_converged(name: str, message: str) -> None:
-    warnings.warn(
-        f"{name}: {message}. Try a larger max_iter, other start values (init=... or more "
-        "n_init), or fewer components/states.",
-        ConvergenceWarning,
-        stacklevel=4,
+def em_solution(
+    name: str,
+    values: dict[str, np.ndarray],
+    run: EMRun,
+    best: int,
+    *,
+    events: list[str],
+    newton: SolverResult | None,
+    em_tol: float,
+    max_iter: int,
+    started: float,
+    polished: bool | None = None,
+) -> Solution:
+    """The chosen start's solution and EM report; warns about what happened (stack level:
+    the user's `lk.fit` call). `polished`: Newton's method converged after EM (default:
+    `newton` is given)."""
+    polished = newton is not None if polished is None else polished
+    converged = bool(run.converged[best]) or polished
+    message = "converged"
+    if not converged:
+        message = (
+            f"EM reached max_iter={max_iter} before the relative change of the log-likelihood "
+            f"fell below {em_tol:g}"
+        )
+        warnings.warn(
+            f"{name}: {message}. Try a larger max_iter, other start values (init=... or more "
+            "n_init), or fewer components/states.",
+            ConvergenceWarning,
+            stacklevel=5,
+        )
+    report = EMReport(
+        iterations=int(run.iterations[best]),
+        loglik_trace=run.trace[: run.iterations[best], best],
+        converged=bool(run.converged[best]),
+        n_init=run.trace.shape[1],
+        start_logliks=run.trace[-1],
+        newton_steps=0 if newton is None else newton.iterations,
+        seconds=time.perf_counter() - started,
+        em_seconds=run.seconds,
+        events=tuple(events),
     )
+    if events:
+        warnings.warn(f"{name}: {'; '.join(events)}", InferenceWarning, stacklevel=5)
+    method = "EM + Newton" if polished else "EM"
+    return Solution(values, converged, report.iterations, message, method, report)
+
+
+def best_start(name: str, run: EMRun) -> int:
+    """The start with the highest final log-likelihood (ModelError if none is finite)."""
+    final = run.trace[-1]
+    if not np.any(np.isfinite(final)):
+        raise ModelError(
+            f"{name}: the log-likelihood is not finite in any start; check the data and the "
+            "family, or give start values with init=..."
+        )
+    return int(np.argmax(np.where(np.isfinite(final), final, -np.inf)))
 
 
 @dataclass(frozen=True)
