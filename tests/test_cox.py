@@ -532,6 +532,17 @@ def test_results_api(efron, rossi):
     np.testing.assert_allclose(arr.params.to_numpy(), efron.params.to_numpy(), rtol=1e-12)
 
 
+def test_monotone_likelihood_is_flagged_as_r_does(rossi):
+    """z = -week orders every event first in its risk set: the partial likelihood increases
+    in beta_z without bound. R's coxph warns 'Loglik converged before variable 2;
+    coefficient may be infinite'; so must we, naming the column, and not on Rossi itself."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lk.InferenceWarning)
+        lk.coxph(rossi, duration="week", event="arrest", formula=FORMULA)
+    with pytest.warns(lk.InferenceWarning, match=r"coefficient\(s\) 'z'.*infinite"):
+        lk.coxph(rossi.assign(z=-rossi.week), duration="week", event="arrest", formula="fin + z")
+
+
 def test_robust_and_cluster(rossi, efron):
     robust = efron.with_cov("robust")
     singletons = lk.coxph(

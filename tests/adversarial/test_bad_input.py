@@ -8,7 +8,7 @@ standard errors with an InferenceWarning and a ``note``. Never an untyped except
 NaN, or a silent non-convergence. Checks that the models' own test files already make
 (NaN/inf/empty per distribution, named GLM/Cox/AFT errors) are not repeated here.
 
-Bugs in models still being built are marked ``xfail(strict=True)`` with the reason.
+Every case here must pass: a gap found later is added as a failing test and fixed.
 """
 
 from __future__ import annotations
@@ -455,22 +455,12 @@ def test_survival_degenerate_data(entry):
     check_honest(attempt(entry, ordered))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="coxph with 2 events and a covariate that orders them (monotone likelihood) "
-    "reports converged=True, beta=-100 with se 1.9e6 and no warning",
-)
 def test_cox_two_rows_monotone_likelihood_is_flagged():
     out = attempt(_cox, SURV.iloc[:2].assign(e=1.0))
     check_honest(out)
     assert out.error is not None or out.flagged
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="coxph with a string covariate of a single level says 'design matrix is empty: at "
-    "least one observation is needed' (it has rows; the term has no column)",
-)
 def test_cox_single_level_covariate_is_named():
     with pytest.raises(lk.DataError, match=r"level|'x'"):
         _cox(SURV.assign(x=["a"] * SN))
@@ -620,11 +610,6 @@ def test_conditional_logit_bad_input():
     check_honest(attempt(_clogit, CHOICE.iloc[:3]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="conditional_logit with a perfectly separating attribute (the chosen alternative "
-    "always has the lowest price) reports converged=True, beta=-29, se=2e5 and no warning",
-)
 def test_conditional_logit_separation_is_flagged():
     out = attempt(
         _clogit, CHOICE.assign(price=-CHOICE.choice + 0.01 * np.arange(len(CHOICE)) / len(CHOICE))
@@ -650,17 +635,11 @@ def test_study_bad_input():
             lk.study(normal, **kwargs)
 
 
-@pytest.mark.xfail(strict=True, reason="lk.study(n=2.5) raises TypeError, not a ModelError")
 def test_study_fractional_sample_size_is_a_model_error():
     with pytest.raises(lk.ModelError, match="sample size"):
         lk.study(lk.Normal(), truth={"mu": 0.0, "sigma": 1.0}, n=2.5, reps=256)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lk.study(lk.Poisson(), truth={'rate': 1e300}) raises jax's ValueError "
-    "('lam value too large') from the sampler, not a typed likely error",
-)
 def test_study_truth_beyond_the_sampler_is_a_typed_error():
     out = attempt(lk.study, lk.Poisson(), truth={"rate": 1e300}, n=10, reps=256, profile=False)
     check_honest(out)

@@ -100,6 +100,19 @@ def diagnose(info: np.ndarray, labels: list[str]) -> str | None:
     )
 
 
+def running_off(hess: np.ndarray, grad: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Coordinates still moving at a converged optimum (R's coxph.fit rule): the undamped
+    Newton step there exceeds 1e-9 and sqrt(1e-9) |u|. The log-likelihood has flattened out
+    along them, so the estimate is finite only because the iterations stopped (a monotone
+    likelihood: separation in a logit, an ordering covariate in a Cox model)."""
+    try:
+        step = np.linalg.solve(np.asarray(hess, float), np.asarray(grad, float))
+    except np.linalg.LinAlgError:
+        return np.zeros(np.shape(u), dtype=bool)
+    step = np.abs(step)
+    return np.asarray((step > 1e-9) & (step > np.sqrt(1e-9) * np.abs(np.asarray(u))))
+
+
 def covariance_u(
     info: np.ndarray, labels: list[str], meat: np.ndarray | None = None
 ) -> tuple[np.ndarray, str | None]:

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from .._engine.data import as_array
-from .._engine.errors import DataError, ModelError
+from .._engine.errors import DataError, LikelyError, ModelError
 from .._engine.model import AbstractModel
 from ..distributions import _continuous as cont
 from ..distributions import _discrete as disc
@@ -165,6 +165,9 @@ class Simulator:
     draw: Draw
     shared: dict[str, np.ndarray] | None = field(default=None, repr=False)
     weights: np.ndarray | None = field(default=None, repr=False)  # per row, held fixed
+    # the built-in samplers draw each block from its own generator, so blocks can be drawn
+    # on several threads; a user's simulate() is called in order, from one thread
+    threaded: bool = False
 
     @property
     def n_rows(self) -> int | None:
@@ -186,7 +189,15 @@ class Simulator:
         """(data, axes): `reps` data sets of n rows; axes says which leaves are batched.
         Shapes are always checked; every value is checked to be finite unless `finite` is
         False (the caller then checks something cheaper that NaN or inf would spoil)."""
-        drawn = self.draw(values, (reps, n), rng)
+        try:
+            drawn = self.draw(values, (reps, n), rng)
+        except LikelyError:
+            raise
+        except (ValueError, OverflowError, FloatingPointError) as e:
+            shown = {k: np.asarray(v).tolist() for k, v in values.items()}
+            raise ModelError(
+                f"the sampler cannot draw data sets at the parameter values {shown}: {e}"
+            ) from e
         if isinstance(drawn, Mapping):
             out = {
                 k: _check_drawn(v, reps, n, f"simulate()[{k!r}]", finite) for k, v in drawn.items()
@@ -244,7 +255,7 @@ def simulator_for(
         # the design is held fixed; anything computed from y (a log-likelihood constant)
         # is left out, so that the family computes it from the simulated y
         fixed = {k: np.asarray(fit_data[k]) for k in _DESIGN if k in fit_data}
-        return Simulator(_glm_draw(model, fixed), fixed, fit_weights)
+        return Simulator(_glm_draw(model, fixed), fixed, fit_weights, threaded=True)
     if shared is not None:
         raise ModelError("covariates= needs simulate=... (a function that draws the response)")
     from ..distributions._base import Distribution
@@ -256,5 +267,5 @@ def simulator_for(
                 f"{model.name} has no sampler: pass simulate=lambda params, size, rng: ... "
                 "returning data with leading axes size = (reps, n)"
             )
-        draw = _jax_draw(model)
-    return Simulator(draw)
+        return Simulator(_jax_draw(model))
+    return Simulator(draw, threaded=True)

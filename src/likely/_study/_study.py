@@ -8,8 +8,11 @@ the Cramér–Rao bound), and the coverage of Wald and profile-likelihood interv
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -433,7 +436,7 @@ def _sizes(n: Any, covariates: Mapping | None) -> list[int]:
         return [rows]
     if n is None:
         raise ModelError("study needs n=..., a sample size or a list of them")
-    seq = [n] if isinstance(n, int | np.integer) else list(n)
+    seq = list(n) if isinstance(n, list | tuple | range | np.ndarray) else [n]
     if not seq:
         raise ModelError("n is empty: give at least one sample size")
     for v in seq:
@@ -528,13 +531,18 @@ def _run_size(plan: _Plan, n: int, bar: Progress) -> tuple[Run, str]:
     for start in range(0, reps, lanes):
         stop = min(start + lanes, reps)
         m = stop - start
-        blocks = []
-        for b in range(start // BLOCK, -(-stop // BLOCK)):
-            if b == 0:  # drawn already, to check the data and size the chunks
-                blocks.append(block0)
-                continue
-            data, axes = plan.draw(n, b, finite=not small)
-            blocks.append(_reduce_block(problem, data, axes, weights, checked=not small))
+        first_b = start // BLOCK
+        todo = range(max(first_b, 1), -(-stop // BLOCK))  # block 0 is drawn already
+
+        def reduce(drawn: tuple[Any, Any]) -> B.Batch:
+            return _reduce_block(problem, drawn[0], drawn[1], weights, checked=not small)
+
+        if simulator.threaded:  # draw and reduce each block on a worker thread
+            blocks = list(_pool().map(lambda b: reduce(plan.draw(n, b, not small)), todo))
+        else:  # the user's simulate() in order; the reductions on worker threads
+            blocks = list(_pool().map(reduce, [plan.draw(n, b, not small) for b in todo]))
+        if first_b == 0:
+            blocks.insert(0, block0)
         batch = blocks[0].concat(blocks[1:])
         u0 = np.tile(u_truth, (m, 1))
         if info_truth is None:  # by simulation: the mean observed information at the truth
@@ -576,6 +584,12 @@ def _run_size(plan: _Plan, n: int, bar: Progress) -> tuple[Run, str]:
     if plan.G0 is not None:
         crlb = np.concatenate([crlb, np.sqrt(np.diag(plan.G0 @ crlb_u @ plan.G0.T))])
     return Run(n, est, se, status, iters, boundary, dev, crlb), source
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """Worker threads for drawing and reducing blocks (numpy releases the GIL in both)."""
+    return ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 8)))
 
 
 def _expected_information(problem: Problem, values: dict, data: Any, weights, jac0) -> Any:

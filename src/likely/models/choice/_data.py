@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..._engine.data import as_array
 from ..._engine.errors import DataError, ModelError
+from ..._engine.formula import check_terms
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ def _design(
                 mm = formulaic.model_matrix(formula, df, na_action="raise")
                 rhs, lhs = mm.rhs, mm.lhs
                 model_spec = rhs.model_spec
+                check_terms(model_spec, str(formula))
             else:
                 rhs, lhs = model_spec.get_model_matrix(df, na_action="raise"), None
         except Exception as e:
@@ -417,7 +419,7 @@ def long_from_wide(
     if unknown.any():
         i = int(np.argmax(unknown.to_numpy()))
         raise DataError(
-            f"row {i} chose {chosen.iloc[i]!r}, which is not among the alternatives {alts}"
+            f"row {i} chose {_show(chosen.iloc[i])}, which is not among the alternatives {alts}"
         )
     used: set[str] = {choice}
     columns: dict[str, Any] = {}
@@ -465,7 +467,7 @@ def long_from_wide(
         if bad.any():
             i = int(np.argmax(bad)) // J
             raise DataError(
-                f"row {i} chose {chosen.iloc[i]!r}, which its availability column marks unavailable"
+                f"row {i} chose {_show(chosen.iloc[i])}, which its availability column marks unavailable"
             )
         out = out.loc[keep].reset_index(drop=True)
     return out

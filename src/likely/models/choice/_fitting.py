@@ -12,9 +12,9 @@ import pandas as pd
 from ..._engine.errors import DataError, InferenceWarning, ModelError
 from ..._engine.fit import fit as engine_fit
 from ..._engine.fit import refinish
-from ..._engine.inference import covariance_u
+from ..._engine.inference import covariance_u, running_off
 from ._conditional import _softmax_rows, gram
-from ._data import ChoiceData
+from ._data import ChoiceData, _show
 from ._result import ChoiceFit, ChoiceInfo
 
 COV_TYPES = ("observed", "robust", "cluster")
@@ -53,7 +53,7 @@ def per_case(values: Any, data: ChoiceData, frame: pd.DataFrame | None, what: st
     if differ.any():
         k = int(np.argmax(differ))
         raise DataError(
-            f"{what} must be constant within a case; case {data.cases[s[k]]!r} has several values"
+            f"{what} must be constant within a case; case {_show(data.cases[s[k]])} has several values"
         )
     return out
 
@@ -90,10 +90,27 @@ def fit_engine(
             result = refinish(result, result.cov_type)
     fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
     out = ChoiceFit(**fields, choice=info)
+    if out.converged and out.method == "newton":
+        _warn_running_off(out)
     if cov_type == "cluster":
         assert clusters is not None
         out = cluster_covariance(out, clusters)
     return out
+
+
+def _warn_running_off(f: ChoiceFit) -> None:
+    """Separation: an attribute that always ranks the chosen alternative first makes the
+    likelihood increase without bound in its coefficient; flag what is still moving."""
+    _, g, H = f._ctx.derivatives.value_grad_hess(f._u)
+    moving = running_off(H, g, f._u)
+    if moving.any():
+        which = [f._free_labels[j] for j in np.flatnonzero(moving)]
+        note = (
+            f"separation: the log-likelihood converged before {which} did; they may be "
+            "infinite (an attribute that always favours the chosen alternative), and their "
+            "standard errors and tests are meaningless"
+        )
+        warnings.warn(note, InferenceWarning, stacklevel=4)
 
 
 def cluster_covariance(f: ChoiceFit, clusters: np.ndarray) -> ChoiceFit:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..._engine.data import as_array
 from ..._engine.errors import DataError, ModelError
+from ..._engine.formula import check_terms
 
 
 @dataclass(frozen=True)
@@ -120,12 +121,7 @@ def build_design(
             raise ModelError(f"the formula {formula!r} has no response: write 'y ~ x1 + x2'")
         rhs = mm.rhs
         spec = rhs.model_spec
-        empty = [str(t) for t, sl in spec.term_slices.items() if sl.start == sl.stop]
-        if empty:
-            raise DataError(
-                f"the term(s) {empty} of {formula!r} give no column: a categorical with a single "
-                "level is constant, so the data say nothing about its effect; drop it"
-            )
+        check_terms(spec, formula)
         columns = tuple(str(c) for c in rhs.columns)
         y_vars = sorted(parsed.lhs.required_variables)
         y_name = str(mm.lhs.columns[0]) if len(mm.lhs.columns) == 1 else "+".join(y_vars)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -21,7 +22,7 @@ import pandas as pd
 
 from ..._engine.errors import ConvergenceWarning, DataError, InferenceWarning, ModelError
 from ..._engine.fit import Context, _finish
-from ..._engine.inference import covariance_u
+from ..._engine.inference import covariance_u, running_off
 from ..._engine.model import Layout
 from ..._engine.problem import Problem
 from ..._engine.result import Fit, Summary, _z
@@ -153,6 +154,7 @@ def coxph(
             ConvergenceWarning,
             stacklevel=2,
         )
+    _warn_monotone(solver, cdata.columns)
     deriv.work = None  # the fit keeps its data, not the (p + 1, n) work buffer
     if deriv.at_zero is None:
         deriv.loglik_grad_info(np.zeros(p))
@@ -171,6 +173,22 @@ def coxph(
     if cov_type != "observed":
         fit = fit.with_cov(cov_type)
     return fit
+
+
+def _warn_monotone(solver: Any, names: Sequence[str]) -> None:
+    """Warn, as R's coxph does, about coefficients the partial likelihood is monotone in."""
+    if solver.hess is None:
+        return
+    infinite = running_off(solver.hess, solver.grad, solver.u)
+    if infinite.any():
+        which = ", ".join(repr(names[int(j)]) for j in np.flatnonzero(infinite))
+        warnings.warn(
+            f"coxph: the partial log-likelihood converged before coefficient(s) {which}: they "
+            "may be infinite (monotone likelihood: the covariate orders the events within "
+            "their risk sets), and their Wald standard errors and tests are meaningless",
+            InferenceWarning,
+            stacklevel=3,
+        )
 
 
 def _fit_fields():

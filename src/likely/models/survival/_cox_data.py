@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..._engine.data import as_array
 from ..._engine.errors import DataError, ModelError
+from ..._engine.formula import check_terms
 
 
 @dataclass(frozen=True)
@@ -328,6 +329,7 @@ def _formula_design(
     except Exception as e:
         raise ModelError(f"cannot build the design from {formula!r}: {e}") from e
     spec = mm.model_spec
+    check_terms(spec, formula)
     cols = [str(c) for c in mm.columns]
     keep = [j for j, c in enumerate(cols) if c != "Intercept"]
     Xa = as_array(mm.to_numpy(dtype=float)[:, keep], "design matrix")

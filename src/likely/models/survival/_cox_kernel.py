@@ -170,7 +170,11 @@ def pieces(data: CoxData, beta: np.ndarray, u: Units, work: np.ndarray | None = 
     # small products by einsum / dot: threaded BLAS costs more than it saves for them on a
     # busy machine (measured: 7x on matrix-vector products at n = 1e5)
     eta = np.einsum("k,kn->n", beta, Xt)
-    shift = float(np.max(eta))
+    # any constant shift cancels in every ratio; the midpoint of eta's range keeps both the
+    # largest risk from overflowing and the latest risk sets from underflowing to 0 (until
+    # the range passes 1400), and hi - 690 keeps sums of up to 1e8 risks finite
+    hi, lo = float(np.max(eta)), float(np.min(eta))
+    shift = max(0.5 * (hi + lo), hi - 690.0)
     risk = np.subtract(eta, shift)
     np.exp(risk, out=risk)
     V = np.empty((p + 1, Xt.shape[1])) if work is None else work

@@ -116,8 +116,11 @@ class CoxDerivatives:
             ll, g, H = self.exact.value_grad_hess(beta)
             out = (ll, g, -H)
         else:
-            pc = pieces(self.data, beta, self.units, self.work)
-            out = (pc.loglik, pc.score, information(self.data, pc, self.units))
+            # a beta far out (a monotone likelihood) can overflow: the solver sees non-finite
+            # values and damps its step, so numpy's warnings would only be noise
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                pc = pieces(self.data, beta, self.units, self.work)
+                out = (pc.loglik, pc.score, information(self.data, pc, self.units))
         if not np.any(beta):
             self.at_zero = out
         return out
