@@ -18,6 +18,7 @@ of the log-likelihood and of the estimates after the same number of iterations.
 
     python benchmarks/bench_latent.py            # full sizes
     python benchmarks/bench_latent.py --quick    # n = 2e4, T = 5e3 and 2e4
+    python benchmarks/bench_latent.py --only hmm # one of the two parts
 """
 
 from __future__ import annotations
@@ -198,6 +199,7 @@ def bench_hmm(T: int, iters: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", choices=("gmm", "hmm"), help="run one of the two parts")
     args = ap.parse_args()
     import hmmlearn
     import jax
@@ -220,10 +222,12 @@ def main() -> None:
         f"hmmlearn {hmmlearn.__version__}"
     )
     n = 20_000 if args.quick else 1_000_000
-    for d in (2, 5):
-        bench_gmm(n, d, 100)
-    for T in (5_000, 20_000) if args.quick else (100_000, 1_000_000):
-        bench_hmm(T, 10)
+    if args.only != "hmm":
+        for d in (2, 5):
+            bench_gmm(n, d, 100)
+    if args.only != "gmm":
+        for T in (5_000, 20_000) if args.quick else (100_000, 1_000_000):
+            bench_hmm(T, 10)
     print(f"\n# load average at the end {os.getloadavg()[0]:.2f}")
 
 

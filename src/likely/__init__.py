@@ -6,6 +6,7 @@ fit.params, fit.se, fit.conf_int(method="profile"), fit.summary()
 """
 
 import os as _os
+from typing import TYPE_CHECKING, Any
 
 import jax as _jax
 
@@ -33,7 +34,6 @@ def _use_compilation_cache() -> None:
 
 _use_compilation_cache()
 
-from . import losses as losses  # noqa: E402
 from . import priors as priors  # noqa: E402
 from ._engine.censoring import Censored as Censored  # noqa: E402
 from ._engine.constraints import Constraint as Constraint  # noqa: E402
@@ -55,25 +55,73 @@ from ._engine.model import Model as Model  # noqa: E402
 from ._engine.result import Fit as Fit  # noqa: E402
 from ._engine.result import LRTest as LRTest  # noqa: E402
 from ._engine.result import Transformed as Transformed  # noqa: E402
-from ._serialize import load as load  # noqa: E402
-from ._study import Study as Study  # noqa: E402
-from ._study import study as study  # noqa: E402
 from .distributions import *  # noqa: E402, F403
-from .models.choice import ChoiceFit as ChoiceFit  # noqa: E402
-from .models.choice import conditional_logit as conditional_logit  # noqa: E402
-from .models.choice import long_from_wide as long_from_wide  # noqa: E402
-from .models.choice import mixed_logit as mixed_logit  # noqa: E402
-from .models.choice import nested_logit as nested_logit  # noqa: E402
-from .models.glm import GLMFit as GLMFit  # noqa: E402
-from .models.glm import glm as glm  # noqa: E402
-from .models.latent import HMM as HMM  # noqa: E402
-from .models.latent import GaussianMixture as GaussianMixture  # noqa: E402
-from .models.latent import HMMFit as HMMFit  # noqa: E402
-from .models.latent import Mixture as Mixture  # noqa: E402
-from .models.latent import MixtureFit as MixtureFit  # noqa: E402
-from .models.survival import AFTFit as AFTFit  # noqa: E402
-from .models.survival import CoxFit as CoxFit  # noqa: E402
-from .models.survival import aft as aft  # noqa: E402
-from .models.survival import coxph as coxph  # noqa: E402
+
+# The model families load on first use (`lk.glm`, `lk.coxph`, ...), so that `import likely`
+# and a first distribution fit do not pay for code they do not run.
+_LAZY: dict[str, str] = {
+    "losses": "",
+    "load": "._serialize",
+    "Study": "._study",
+    "study": "._study",
+    "ChoiceFit": ".models.choice",
+    "conditional_logit": ".models.choice",
+    "long_from_wide": ".models.choice",
+    "mixed_logit": ".models.choice",
+    "nested_logit": ".models.choice",
+    "GLMFit": ".models.glm",
+    "glm": ".models.glm",
+    "HMM": ".models.latent",
+    "GaussianMixture": ".models.latent",
+    "HMMFit": ".models.latent",
+    "Mixture": ".models.latent",
+    "MixtureFit": ".models.latent",
+    "AFTFit": ".models.survival",
+    "CoxFit": ".models.survival",
+    "aft": ".models.survival",
+    "coxph": ".models.survival",
+}
+
+if TYPE_CHECKING:
+    from . import losses as losses
+    from ._serialize import load as load
+    from ._study import Study as Study
+    from ._study import study as study
+    from .models.choice import ChoiceFit as ChoiceFit
+    from .models.choice import conditional_logit as conditional_logit
+    from .models.choice import long_from_wide as long_from_wide
+    from .models.choice import mixed_logit as mixed_logit
+    from .models.choice import nested_logit as nested_logit
+    from .models.glm import GLMFit as GLMFit
+    from .models.glm import glm as glm
+    from .models.latent import HMM as HMM
+    from .models.latent import GaussianMixture as GaussianMixture
+    from .models.latent import HMMFit as HMMFit
+    from .models.latent import Mixture as Mixture
+    from .models.latent import MixtureFit as MixtureFit
+    from .models.survival import AFTFit as AFTFit
+    from .models.survival import CoxFit as CoxFit
+    from .models.survival import aft as aft
+    from .models.survival import coxph as coxph
+
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module 'likely' has no attribute {name!r}")
+    import importlib
+
+    value = (
+        importlib.import_module(f".{name}", __name__)
+        if where == ""
+        else getattr(importlib.import_module(where, __name__), name)
+    )
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"

@@ -360,14 +360,46 @@ def _stationary_mstep(
             offset += a.size - 1
         return -value / scale, -grad / scale
 
+    def counts_hessian(u: np.ndarray) -> np.ndarray:
+        # the Hessian of the counts term alone (rows are softmaxes: N_i (diag p - p p')),
+        # which dominates the initial-distribution term in all but very short sequences
+        G, H, offset = unpack(u), np.zeros((u.size, u.size)), 0
+        for i, a in enumerate(allowed):
+            m = a.size - 1
+            pr = G[i, a][:-1]
+            block = counts[i, a].sum() * (np.diag(pr) - np.outer(pr, pr))
+            H[offset : offset + m, offset : offset + m] = block / scale
+            offset += m
+        return H
+
     rows = counts.sum(axis=1, keepdims=True)
     proportions = np.where(rows > 0, counts / np.where(rows > 0, rows, 1.0), previous)
     candidates = [constraint.inverse(G) for G in (proportions, previous)]
     u0 = min(candidates, key=lambda u: objective(u)[0])
     if u0.size == 0:
         return unpack(u0)
-    res = minimize(objective, u0, jac=True, method="BFGS", options={"gtol": 1e-13})
-    best = res.x if objective(res.x)[0] <= objective(u0)[0] else u0
+    # Newton steps with the counts term's Hessian: a few steps where the initial term is
+    # small; BFGS if that does not meet the gradient test
+    u, (f, g) = u0, objective(u0)
+    for _ in range(30):
+        if np.max(np.abs(g)) <= 1e-13:
+            return unpack(u)
+        H = counts_hessian(u)
+        try:
+            step = np.linalg.solve(H + 1e-12 * np.eye(u.size), g)
+        except np.linalg.LinAlgError:
+            break
+        t = 1.0
+        while t > 1e-6:
+            f_new, g_new = objective(u - t * step)
+            if f_new <= f + 1e-14 * abs(f):  # round-off: f cannot resolve the last steps
+                break
+            t *= 0.5
+        else:
+            break
+        u, f, g = u - t * step, f_new, g_new
+    res = minimize(objective, u, jac=True, method="BFGS", options={"gtol": 1e-13})
+    best = res.x if objective(res.x)[0] <= f else u
     return unpack(best)
 
 
