@@ -131,13 +131,18 @@ class Fit:
         return self._all_layout.labels
 
     @cached_property
+    def _index(self) -> pd.Index:
+        # one Index for params, se and cov: building it is most of a small Series' cost
+        return pd.Index(self.labels, dtype=object)
+
+    @cached_property
     def _free_labels(self) -> list[str]:
         return self._ctx.problem.layout.labels
 
     @property
     def params(self) -> pd.Series:
         flat = np.concatenate([np.ravel(self.values[b.name]) for b in self._all_layout.blocks])
-        return pd.Series(flat, index=self.labels, name="estimate")
+        return pd.Series(flat, index=self._index, name="estimate", copy=False)
 
     @property
     def fixed(self) -> dict[str, np.ndarray]:
@@ -166,12 +171,11 @@ class Fit:
     @cached_property
     def cov(self) -> pd.DataFrame:
         """Covariance of the estimates on the natural scale (zero rows for fixed parameters)."""
-        labels = self.labels
-        return pd.DataFrame(self._cov_full, index=labels, columns=labels)
+        return pd.DataFrame(self._cov_full, index=self._index, columns=self._index)
 
     @property
     def se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self._cov_full)), index=self.labels, name="se")
+        return pd.Series(np.sqrt(np.diag(self._cov_full)), index=self._index, name="se", copy=False)
 
     @property
     def k(self) -> int:
