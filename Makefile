@@ -35,9 +35,26 @@ docs: $(STAMP)
 
 test: lint typecheck pytest docs
 
-bench: $(STAMP)
+bench: $(STAMP)  # every benchmark at the issues' sizes (about an hour; Dask: 8 GB of Parquet)
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_glm.py
+	$(PY) benchmarks/bench_study.py
+	$(PY) benchmarks/bench_cox.py --repeat 1 --no-statsmodels-above 200000
+	$(PY) benchmarks/bench_aft.py
+	$(PY) benchmarks/bench_latent.py
+	$(PY) benchmarks/bench_choice.py --repeat 2
+	$(PY) benchmarks/bench_dask.py
+
+.PHONY: bench-quick
+bench-quick: $(STAMP)  # the same scripts at small sizes (a few minutes)
+	$(PY) benchmarks/bench_engine.py --quick
+	$(PY) benchmarks/bench_glm.py --quick
+	$(PY) benchmarks/bench_study.py --quick
+	$(PY) benchmarks/bench_cox.py --quick
+	$(PY) benchmarks/bench_aft.py --quick
+	$(PY) benchmarks/bench_latent.py --quick
+	$(PY) benchmarks/bench_choice.py --quick
+	$(PY) benchmarks/bench_dask.py --quick --skip-peers
 
 clean:
 	rm -rf $(VENV) tour-output .pytest_cache .mypy_cache
