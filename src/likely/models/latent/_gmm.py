@@ -313,8 +313,11 @@ def _fit(model: GaussianMixture, data: Any, **options: Any):
     lanes = 1 if init_values else model.n_init
     starts = []
     for r in range(lanes):
-        start = _start(model, x, w, np.random.default_rng([model.seed, r]))
-        start.update(init_values)
+        if set(spec) <= set(init_values):  # a full start: no clustering
+            start = {k: np.asarray(v, dtype=float) for k, v in init_values.items()}
+        else:
+            start = _start(model, x, w, np.random.default_rng([model.seed, r]))
+            start.update(init_values)
         starts.append(start)
     state = {k: np.stack([s[k] for s in starts]) for k in starts[0]}
 
