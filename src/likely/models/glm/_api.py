@@ -338,12 +338,13 @@ def _check_separation(
     lo0, hi0 = lo1.copy(), hi1.copy()
     step = max(256, (1 << 20) // (8 * X.shape[1]))  # chunks that stay in cache
     for start in range(0, X.shape[0], step):
-        Xc, pc = X[start : start + step], pos[start : start + step, None]
-        nc = ~pc
-        lo1 = np.minimum(lo1, np.min(Xc, axis=0, where=pc, initial=big))
-        hi1 = np.maximum(hi1, np.max(Xc, axis=0, where=pc, initial=-big))
-        lo0 = np.minimum(lo0, np.min(Xc, axis=0, where=nc, initial=big))
-        hi0 = np.maximum(hi0, np.max(Xc, axis=0, where=nc, initial=-big))
+        Xc, pc = X[start : start + step], pos[start : start + step]
+        # the chunk's y=1 and y=0 rows as small copies: plain reductions over them are 1.5-5x
+        # faster than masked (where=) ones
+        for part, lo, hi in ((Xc[pc], lo1, hi1), (Xc[~pc], lo0, hi0)):
+            if part.shape[0]:
+                np.minimum(lo, part.min(axis=0), out=lo)
+                np.maximum(hi, part.max(axis=0), out=hi)
     for j, c in enumerate(cols):
         if min(lo1[j], lo0[j]) == max(hi1[j], hi0[j]):
             continue  # constant column
