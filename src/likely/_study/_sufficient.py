@@ -26,7 +26,7 @@ from scipy.special import gammaln as np_gammaln
 from .._engine.model import AbstractModel
 from ..distributions import _continuous as cont
 from ..distributions import _discrete as disc
-from ..distributions._base import STIRLING_FROM, stirling_correction
+from ..distributions._base import STIRLING_FROM, mean_log, stirling_correction
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -42,33 +42,6 @@ class _Family:
     mle: Estimate  # the closed-form MLE from the means of T, vectorised (numpy): start values
     centred: bool = False  # T is centred at c, and c is kept as the last statistic
     means: Callable[[np.ndarray], list[np.ndarray]] | None = None  # unweighted means of T
-
-
-def mean_log(x: np.ndarray) -> np.ndarray:
-    """mean(log x) along the last axis with one log per 1000 values: x = m 2^e with m in
-    [1/2, 1), so a product of up to 1000 mantissas stays above 2^-1000 (a normal float), and
-    sum log x = log(prod m) + log 2 sum e, the same to round-off (numpy's log costs about
-    10 ns a value, frexp and a product a fraction of that). Rows with a value <= 0 or NaN
-    take the plain mean of logs (-inf or NaN, as log gives)."""
-    n = x.shape[-1]
-    m, e = np.frexp(x)
-    if n > CHUNK_LOG:
-        pad = -n % CHUNK_LOG
-        if pad:
-            m = np.concatenate([m, np.ones((*m.shape[:-1], pad))], axis=-1)
-        m = m.reshape(*m.shape[:-1], -1, CHUNK_LOG)
-    prods = np.multiply.reduce(m, axis=-1)
-    with np.errstate(all="ignore"):
-        logs = np.log(prods)
-        total = logs.sum(axis=-1) if n > CHUNK_LOG else logs
-        out = (total + math.log(2.0) * e.sum(axis=-1)) / n
-        bad = ~(x.min(axis=-1) > 0)
-        if np.any(bad):
-            out = np.where(bad, np.log(x).mean(axis=-1), out)
-    return out
-
-
-CHUNK_LOG = 1000
 
 
 def gammaln(x):

@@ -12,7 +12,14 @@ from jax.scipy.special import log_ndtr
 
 from .._engine.constraints import positive, real
 from .._engine.errors import DataError
-from ._base import STIRLING_FROM, Distribution, lgamma, log1mexp, stirling_correction, wmean
+from ._base import (
+    STIRLING_FROM,
+    Distribution,
+    lgamma,
+    log1mexp,
+    stirling_correction,
+    wmean,
+)
 from ._gammainc import log_gammainc, log_gammaincc
 
 _LOG_2PI = math.log(2 * math.pi)
