@@ -99,6 +99,22 @@ class Cluster:
             self.parts = list(dask.persist(*self.parts))
             self.persisted = True
 
+    def reduce(self, func: Any, combine: Any) -> Any:
+        """`func(part)` on every prepared partition, combined by `combine(*results)` in a tree
+        of tasks on the cluster (`split_every` at a time); only the root comes back. For
+        small per-partition summaries (module-level functions, so that workers import them)."""
+        import dask
+
+        tasks = [dask.delayed(func, pure=False)(part) for part in self.parts]
+        split = self.options.split_every
+        while len(tasks) > 1:
+            tasks = [
+                dask.delayed(combine, pure=False)(*tasks[i : i + split])
+                for i in range(0, len(tasks), split)
+            ]
+        (out,) = dask.compute(tasks[0])
+        return out
+
     def set_kernel(self, job: _kernels.KernelJob) -> None:
         self._kernel = _payload(job)
 

@@ -30,6 +30,7 @@ from .._engine.fit import (
 )
 from .._engine.model import AbstractModel, Layout, check_param_values
 from .._engine.problem import Problem
+from .._engine.result import Fit
 from .._engine.solvers import NOT_FINITE, SolverResult, newton, proximal_newton
 from . import is_dask
 from ._cluster import Cluster
@@ -49,10 +50,15 @@ def check_method(model: AbstractModel, method: str) -> None:
             f"method={method!r} needs the data in memory; on Dask the fit is Newton's method "
             "over per-partition sums (method='auto' or 'newton'), which reaches the same MLE"
         )
+    from ..models.latent._mixture import Mixture
+
+    if isinstance(model, Mixture) and method == "newton":
+        return  # the marginal likelihood by Newton, as in memory (EM: `_mixture`)
     if type(model).fit_override is not AbstractModel.fit_override:
         raise ModelError(
-            f"{model.name} has its own fitting algorithm, which does not run on Dask yet; "
-            "compute the data into memory first (ddf.compute())"
+            f"{model.name} has its own fitting algorithm, which does not run on Dask yet (EM "
+            "runs on Dask for lk.Mixture of Normal, Poisson, Exponential or Bernoulli "
+            "components); compute the data into memory first (ddf.compute())"
         )
 
 
@@ -70,7 +76,7 @@ def fit_dask(
     cov: str | None = None,
     max_iter: int | None = None,
     tol: float = 1e-12,
-) -> DaskFit:
+) -> Fit:
     """`lk.fit(model, data, ...)` where data (or weights, event) are Dask collections.
 
     The same options as `lk.fit`; Dask options come from ``dask.config`` (see
@@ -79,6 +85,15 @@ def fit_dask(
     """
     if not isinstance(model, AbstractModel):
         raise ModelError(f"fit needs a likely model (e.g. lk.Normal()), got {type(model).__name__}")
+    from ..models.latent._mixture import Mixture
+
+    if isinstance(model, Mixture) and method in ("auto", "em"):
+        from ._mixture import mixture_dask
+
+        return mixture_dask(
+            model, data, weights=weights, event=event, entry=entry, init=init, fixed=fixed,
+            prior=prior, method=method, cov=cov, max_iter=max_iter, tol=tol,
+        )  # fmt: skip
     check_method(model, method)
     cov_type = cov or ("observed" if model.smooth else "expected")
     if cov_type not in inference.COV_TYPES:

@@ -215,6 +215,18 @@ def _chunk_sums(
                 out["cluster"] = (
                     sums if "cluster" not in out else _merge_groups(out["cluster"], sums)
                 )
+    if "estep" in want and w.sum() > 0:  # a mixture's EM (see `_mixture`)
+        from ._mixture import estep_sums
+
+        padded, pw = _padded(data, w, job.chunk_rows)
+        em = estep_sums(model, extra["values"], padded, pw, extra["centres"], extra["order"])
+        _add(out, "em_ll", em[0])
+        _add(out, "em_sums", em[1])
+    if "data_moments" in want:
+        flat = np.asarray(data, dtype=float).reshape(m, -1)
+        _add(out, "data_w", float(w.sum()))
+        _add(out, "data_wx", w @ flat)
+        _add(out, "data_wxx", w @ (flat * flat))
     if "expected" in want:
         info = model.expected_information(extra["values"], data, w)
         if info is None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._dask import any_dask
 from ..._engine.errors import ModelError
 from ._conditional import ConditionalLogitModel
 from ._data import ChoiceData, build_choice_data, check_identified, to_pandas
@@ -97,6 +98,24 @@ def conditional_logit(
         fit = lk.conditional_logit("choice ~ gc + ttme + C(mode)", data=df,
                                    group="individual", alt="mode")
     """
+    if any_dask(data, X, y, weights, group, cluster):
+        from ..._dask._choice import conditional_logit_dask
+
+        return conditional_logit_dask(
+            formula,
+            data,
+            group=group,
+            alt=alt,
+            X=X,
+            y=y,
+            weights=weights,
+            cov_type=cov_type,
+            cluster=cluster,
+            init=init,
+            method=method,
+            max_iter=max_iter,
+            tol=tol,
+        )
     cd, frame, w, kind, clusters = _prepare(
         formula, data, group, alt, X, y, weights, cov_type, cluster
     )
@@ -157,6 +176,10 @@ def nested_logit(
         fit = lk.nested_logit("choice ~ gc + ttme + C(mode)", data=df, group="individual",
                               alt="mode", nests={"public": ["train", "bus"], "other": ["air", "car"]})
     """
+    if any_dask(data, X, y, weights, group, cluster):
+        from ..._dask._choice import refuse
+
+        raise refuse("nested_logit")
     if alt is None:
         raise ModelError("nested_logit needs alt= (the column naming each alternative)")
     cd, frame, w, kind, clusters = _prepare(

@@ -339,7 +339,12 @@ def check_identified(data: ChoiceData) -> None:
         centred = np.where(mask[blk, :, None], Xb - means[blk, None, :], 0.0)
         G += gram(centred.reshape(-1, K))
         raw += gram(Xb.reshape(-1, K))
-    cols = data.columns
+    check_grams(G, raw, data.columns)
+
+
+def check_grams(G: np.ndarray, raw: np.ndarray, cols: tuple[str, ...]) -> None:
+    """The identification tests on the within-case centred Gram matrix G and the raw one
+    (also used with Gram matrices summed over Dask partitions)."""
     d = np.sqrt(np.clip(np.diag(G), 0.0, None))
     scale = np.sqrt(np.clip(np.diag(raw), 0.0, None))
     flat = np.flatnonzero(d <= 1e-12 * np.maximum(scale, 1e-300))

@@ -233,6 +233,12 @@ def mixed_logit(
         fit = lk.mixed_logit("choice ~ price + time + C(alt)", data=df, group="case",
                              alt="alt", random={"time": "normal"}, panel="person", draws=200)
     """
+    from ..._dask import any_dask
+
+    if any_dask(data, X, y, group, panel, cluster):
+        from ..._dask._choice import refuse
+
+        raise refuse("mixed_logit")
     frame = to_pandas(data) if data is not None else None
     kind = resolve_cov(cov_type, cluster)
     if not isinstance(random, dict) or not random:

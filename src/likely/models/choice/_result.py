@@ -402,12 +402,18 @@ class ChoiceSummary(Summary):
         sizes = d.mask.sum(axis=1)
         alts = f"{d.n_slots}" if sizes.min() == sizes.max() else f"{sizes.min()} to {sizes.max()}"
         rows.append(("Cases", f"{d.n_cases} (alternatives per case: {alts})"))
-        rows.append(("LL equal shares", f"{info.ll_equal:.6f} (rho2 {f.rho2:.4f})"))
-        if info.ll_constants is not None:
-            rows.append(("LL constants", f"{info.ll_constants:.6f} (rho2 {f.rho2_constants:.4f})"))
-            lr = f.lr_constants
-            if lr is not None:
-                rows.append(
-                    ("LR vs constants", f"chi2 {lr.statistic:.4f}, df {lr.df}, p {lr.pvalue:.4g}")
-                )
-        return rows + super().header()[1:]
+        return rows + reference_rows(f) + super().header()[1:]
+
+
+def reference_rows(f: Any) -> list[tuple[str, str]]:
+    """Summary rows of the reference fits: equal shares, constants only, the LR test."""
+    info = f.choice
+    rows = [("LL equal shares", f"{info.ll_equal:.6f} (rho2 {f.rho2:.4f})")]
+    if info.ll_constants is not None:
+        rows.append(("LL constants", f"{info.ll_constants:.6f} (rho2 {f.rho2_constants:.4f})"))
+        lr = f.lr_constants
+        if lr is not None:
+            rows.append(
+                ("LR vs constants", f"chi2 {lr.statistic:.4f}, df {lr.df}, p {lr.pvalue:.4g}")
+            )
+    return rows
