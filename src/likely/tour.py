@@ -136,8 +136,10 @@ def run(out_dir: str | None = "tour-output", say: Callable[[str], None] = print)
     say("The same engine fits any log-density you write in jax.numpy (lk.Model), censored data")
     say("(lk.fit(lk.Weibull(), t, event=e)), regression models (lk.glm: logistic, Poisson, NB2,")
     say("Gamma, ..., with formulas, robust errors and priors; likely.sklearn for scikit-learn")
-    say("users), and PyTorch's losses as likelihoods (lk.losses). Cox regression, mixtures, hidden")
-    say("Markov models and discrete-choice models are next: see the README for what works today.")
+    say("users), PyTorch's losses as likelihoods (lk.losses), survival models (lk.coxph, lk.aft),")
+    say("mixtures and hidden Markov models by EM (lk.Mixture, lk.HMM), discrete choice")
+    say("(lk.conditional_logit, nested and mixed logit), simulation studies of the MLE itself")
+    say("(lk.study, fit.bootstrap), and data on Dask. The README shows each.")
     return results
 
 
