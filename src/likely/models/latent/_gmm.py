@@ -268,7 +268,15 @@ def _mstep_stats(
 
 
 def _full_np(model: GaussianMixture, values: dict[str, np.ndarray], d: int) -> np.ndarray:
-    return np.asarray(model.full_covariances({k: jnp.asarray(v) for k, v in values.items()}, d))
+    """`full_covariances` in numpy (called every EM iteration: no jax dispatch)."""
+    if model.covariance == "full":
+        return np.asarray(values["cov"], dtype=float)
+    if model.covariance == "tied":
+        return np.broadcast_to(np.asarray(values["cov"], dtype=float), (model.k, d, d)).copy()
+    var = np.asarray(values["var"], dtype=float)
+    if model.covariance == "spherical":
+        var = np.broadcast_to(var[:, None], (model.k, d))
+    return var[:, :, None] * np.eye(d)[None]
 
 
 def _mstep_resp(
