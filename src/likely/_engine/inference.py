@@ -91,12 +91,18 @@ def diagnose(info: np.ndarray, labels: list[str]) -> str | None:
     for k in np.flatnonzero(bad):
         v = np.abs(vec[:, k])
         involved.update(labels[i] for i in np.flatnonzero(v > 0.1 * v.max()))
-    kind = "singular" if np.all(eig > -1e-8 * top) else "not positive definite"
     names = ", ".join(sorted(involved))
+    if np.all(eig > -1e-8 * top):
+        return (
+            f"the information matrix is singular (smallest scaled eigenvalue {eig.min():.3g}); "
+            f"the parameters involved are: {names}. They are not identified by these data "
+            "(collinear, redundant or on a boundary); standard errors are undefined"
+        )
     return (
-        f"the information matrix is {kind} (smallest scaled eigenvalue {eig.min():.3g}); the "
-        f"parameters involved are: {names}. They are not identified by "
-        "these data (collinear, redundant or on a boundary); standard errors are undefined"
+        f"the information matrix is not positive definite (smallest scaled eigenvalue "
+        f"{eig.min():.3g}): the estimate is not at a maximum of the likelihood along {names} "
+        "(the fit stopped short of it, e.g. at max_iter, or sits at a saddle point); standard "
+        "errors are undefined there"
     )
 
 
