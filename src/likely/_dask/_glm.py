@@ -25,7 +25,7 @@ from .._engine.errors import DataError, InferenceWarning, ModelError
 from .._engine.fit import _check_prior
 from .._engine.inference import covariance_u
 from .._engine.model import check_param_values
-from ..models.glm._api import COV_TYPES, _priors, _resolve_family, _resolve_link
+from ..models.glm._api import COV_TYPES, _priors, _resolve_family, _resolve_link, check_gram
 from ..models.glm._families import Family
 from ..models.glm._links import LINKS
 from ..models.glm._model import GLMModel, MultinomialLogitModel
@@ -236,7 +236,7 @@ def glm_dask(
                 stacklevel=5,
             )
         if prior is None:
-            _check_gram(first["gram"], columns)
+            check_gram(first["gram"], columns)
             if binomial:
                 _check_separation(first, columns)
 
@@ -486,31 +486,6 @@ def _as_frame_task(part: Any) -> Any:
     import dask
 
     return dask.delayed(lambda s: pd.DataFrame({"y": s}))(part)
-
-
-def _check_gram(G: np.ndarray, cols: tuple[str, ...]) -> None:
-    """`lk.glm`'s rank check of X' diag(w) X, from the first pass's sum."""
-    d = np.sqrt(np.diag(G))
-    zero = np.flatnonzero(d == 0)
-    if zero.size:
-        raise DataError(
-            f"column(s) {[cols[j] for j in zero]} are all zero (no information about their "
-            "coefficients)"
-        )
-    eig, vec = np.linalg.eigh(G / np.outer(d, d))
-    bad = eig <= 1e-10 * eig.max()
-    if bad.any():
-        involved: list[str] = []
-        for k in np.flatnonzero(bad):
-            v = np.abs(vec[:, k])
-            involved += [
-                cols[j] for j in np.flatnonzero(v > 0.1 * v.max()) if cols[j] not in involved
-            ]
-        raise DataError(
-            f"the design matrix is rank deficient: collinear columns {involved} (one is a "
-            "linear combination of the others, e.g. duplicated, or constant beside the "
-            "intercept); drop one of them"
-        )
 
 
 def _check_separation(first: dict[str, Any], cols: tuple[str, ...]) -> None:

@@ -43,7 +43,7 @@ from ..models.latent._result import (
     check_options,
     em_solution,
     finish,
-    polish,
+    polish_if,
 )
 from ._cluster import Cluster
 from ._derivatives import DaskDerivatives
@@ -157,11 +157,7 @@ def mixture_dask(
     problem = Problem(model, layout, ())
     cluster.set_kernel(KernelJob(problem, {}, options.chunk_rows))
     ctx = DaskContext(problem, DaskDerivatives(cluster, problem, {}, float(seen["sum_w"])))
-    newton = None
-    if method == "auto" and not events:
-        polished = polish(ctx, values, tol, None)
-        if polished is not None:
-            values, newton = polished
+    values, newton = polish_if(ctx, values, tol, method == "auto" and not events)
     solution = em_solution(
         model.name,
         values,

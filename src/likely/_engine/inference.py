@@ -106,6 +106,21 @@ def diagnose(info: np.ndarray, labels: list[str]) -> str | None:
     )
 
 
+def collinear_columns(G: np.ndarray, d: np.ndarray, labels, rtol: float = 1e-10) -> list[str]:
+    """The labels of the columns in the near-null directions of a Gram matrix G (scaled by its
+    diagonal's square roots d to correlation form): each eigenvector with an eigenvalue at most
+    `rtol` times the largest names the columns that carry at least a tenth of its largest
+    entry. Empty when the columns are linearly independent."""
+    eig, vec = np.linalg.eigh(G / np.outer(d, d))
+    involved: list[str] = []
+    for k in np.flatnonzero(eig <= rtol * eig.max()):
+        v = np.abs(vec[:, k])
+        involved += [
+            labels[j] for j in np.flatnonzero(v > 0.1 * v.max()) if labels[j] not in involved
+        ]
+    return involved
+
+
 def running_off(hess: np.ndarray, grad: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Coordinates still moving at a converged optimum (R's coxph.fit rule): the undamped
     Newton step there exceeds 1e-9 and sqrt(1e-9) |u|. The log-likelihood has flattened out

@@ -17,6 +17,7 @@ import pandas as pd
 from ..._engine.data import as_array
 from ..._engine.errors import DataError, ModelError
 from ..._engine.formula import check_terms
+from ..._engine.inference import collinear_columns
 
 
 @dataclass(frozen=True)
@@ -355,16 +356,8 @@ def check_grams(G: np.ndarray, raw: np.ndarray, cols: tuple[str, ...]) -> None:
             "A case-specific variable (e.g. income) enters a choice model interacted with "
             "alternative dummies, leaving one alternative out: I(income * (mode == 'air')), ..."
         )
-    C = G / np.outer(d, d)
-    eig, vec = np.linalg.eigh(C)
-    bad = eig <= 1e-10 * eig.max()
-    if bad.any():
-        involved: list[str] = []
-        for k in np.flatnonzero(bad):
-            v = np.abs(vec[:, k])
-            involved += [
-                cols[j] for j in np.flatnonzero(v > 0.1 * v.max()) if cols[j] not in involved
-            ]
+    involved = collinear_columns(G, d, cols)
+    if involved:
         raise DataError(
             f"the design is collinear within cases: columns {involved} are linearly dependent once "
             "constants common to a case's alternatives are removed. Typical causes: a dummy for "

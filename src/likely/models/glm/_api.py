@@ -13,7 +13,7 @@ import numpy as np
 from ..._engine.errors import DataError, InferenceWarning, ModelError
 from ..._engine.fit import fit as engine_fit
 from ..._engine.indexed import weighted_gram
-from ..._engine.inference import covariance_u
+from ..._engine.inference import collinear_columns, covariance_u
 from ._design import build_design
 from ._families import CONSTANT, FAMILIES, Family, dmu_deta, loglik_constant
 from ._links import LINKS, Link
@@ -297,28 +297,26 @@ def _check_response(fam: Family, y: np.ndarray, design: Any) -> None:
 def _check_design(X: np.ndarray, w: np.ndarray, cols: tuple[str, ...]) -> np.ndarray:
     """Raise on all-zero or collinear columns; return X' diag(w) X."""
     G = weighted_gram(X, w)
+    check_gram(G, cols)
+    return G
+
+
+def check_gram(G: np.ndarray, cols: tuple[str, ...]) -> None:
+    """Raise on all-zero or collinear columns, from the weighted Gram matrix X' diag(w) X
+    (also summed over Dask partitions)."""
     d = np.sqrt(np.diag(G))
     zero = np.flatnonzero(d == 0)
     if zero.size:
         raise DataError(
             f"column(s) {[cols[j] for j in zero]} are all zero (no information about their coefficients)"
         )
-    C = G / np.outer(d, d)
-    eig, vec = np.linalg.eigh(C)
-    bad = eig <= 1e-10 * eig.max()
-    if bad.any():
-        involved: list[str] = []
-        for k in np.flatnonzero(bad):
-            v = np.abs(vec[:, k])
-            involved += [
-                cols[j] for j in np.flatnonzero(v > 0.1 * v.max()) if cols[j] not in involved
-            ]
+    involved = collinear_columns(G, d, cols)
+    if involved:
         raise DataError(
             f"the design matrix is rank deficient: collinear columns {involved} (one is a "
             "linear combination of the others, e.g. duplicated, or constant beside the "
             "intercept); drop one of them"
         )
-    return G
 
 
 def _check_separation(

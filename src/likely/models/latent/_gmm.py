@@ -29,7 +29,7 @@ from ._result import (
     context,
     em_solution,
     finish,
-    polish,
+    polish_if,
 )
 
 COVARIANCES = ("full", "tied", "diag", "spherical")
@@ -361,11 +361,9 @@ def _fit(model: GaussianMixture, data: Any, **options: Any):
     best = best_start(model.name, run)
     values = _ordered(model, {k: np.asarray(v[best]) for k, v in run.state.items()})
     ctx = context(model, x, w, values, {}, ())
-    newton = None
-    if method == "auto" and model.reg_covar == 0 and not events[best]:
-        polished = polish(ctx, values, tol, None)
-        if polished is not None:
-            values, newton = polished
+    values, newton = polish_if(
+        ctx, values, tol, method == "auto" and model.reg_covar == 0 and not events[best]
+    )
     solution = em_solution(
         model.name,
         values,

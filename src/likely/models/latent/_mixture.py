@@ -28,7 +28,7 @@ from ._result import (
     context,
     em_solution,
     finish,
-    polish,
+    polish_if,
 )
 
 EM_SWITCH_TOL = 1e-8  # method="auto": EM hands over to Newton at this relative change
@@ -215,11 +215,7 @@ def _fit(model: Mixture, data, **options):
     if not fixed_values:
         values = order_by_first(model.component, values)
     ctx = context(model, x, w, values, fixed_values, priors)
-    newton = None
-    if method == "auto" and not events[best]:
-        polished = polish(ctx, values, tol, None)
-        if polished is not None:
-            values, newton = polished
+    values, newton = polish_if(ctx, values, tol, method == "auto" and not events[best])
     solution = em_solution(
         model.name,
         values,

@@ -73,6 +73,15 @@ def polish(
     return new, res
 
 
+def polish_if(
+    ctx: Context, values: dict[str, np.ndarray], tol: float, wanted: bool
+) -> tuple[dict[str, np.ndarray], SolverResult | None]:
+    """(values, Newton's result) after `polish` when wanted and it improves on EM, else EM's
+    values and None."""
+    polished = polish(ctx, values, tol, None) if wanted else None
+    return (values, None) if polished is None else polished
+
+
 def _on_boundary(layout: Layout, values: dict[str, np.ndarray]) -> bool:
     return any(np.any(b.constraint.on_boundary(values[b.name])) for b in layout.blocks)
 

@@ -25,6 +25,7 @@ import pandas as pd
 from ..._engine.data import as_array
 from ..._engine.errors import DataError, ModelError
 from ..._engine.formula import check_terms
+from ..._engine.inference import collinear_columns
 
 
 @dataclass(frozen=True)
@@ -411,16 +412,8 @@ def check_design(data: CoxData) -> None:
             f"covariate(s) {[cols[j] for j in flat]} have no variation{where}: the partial "
             "likelihood has no information about their coefficients; drop them"
         )
-    C = G / np.outer(d, d)
-    eig, vec = np.linalg.eigh(C)
-    bad = eig <= 1e-10 * eig.max()
-    if bad.any():
-        involved: list[str] = []
-        for k in np.flatnonzero(bad):
-            v = np.abs(vec[:, k])
-            involved += [
-                cols[j] for j in np.flatnonzero(v > 0.1 * v.max()) if cols[j] not in involved
-            ]
+    involved = collinear_columns(G, d, cols)
+    if involved:
         raise DataError(
             f"collinear covariates {involved}: one is a linear combination of the others"
             + (" within strata" if K > 1 else "")
