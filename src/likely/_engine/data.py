@@ -75,9 +75,21 @@ def _check_dtype(dtype: str, where: str, arr: np.ndarray | None = None) -> None:
         raise DataError(f"{where} must be numeric, got dtype {dtype}{sample}")
 
 
+def unit_weights(n: int) -> np.ndarray:
+    """n weights of 1 as a read-only, zero-stride view of one value: no allocation, and
+    `is_unit` recognises them without a pass over the data."""
+    return np.broadcast_to(np.float64(1.0), (n,))
+
+
+def is_unit(w: np.ndarray) -> bool:
+    """True for weights that are all 1, known from their layout alone (a zero stride means
+    every element is the first)."""
+    return w.ndim == 1 and w.strides == (0,) and w.shape[0] > 0 and w[0] == 1.0
+
+
 def as_weights(w: Any, n: int) -> np.ndarray:
     if w is None:
-        return np.ones(n)
+        return unit_weights(n)
     arr = as_array(w, "weights")
     if arr.ndim != 1 or arr.shape[0] != n:
         raise DataError(f"weights must have shape ({n},) to match the data, got {arr.shape}")

@@ -295,28 +295,42 @@ def _check_prior(spec, prior: Mapping[str, Any], fixed: Mapping[str, Any]):
     return tuple((k, prior[k]) for k in spec if k in prior)
 
 
-def information_u(ctx: Context, u: np.ndarray, values: dict, kind: str, hess: np.ndarray | None):
-    """(information on u, meat or None) for cov type `kind`."""
+def information_u(
+    ctx: Context,
+    u: np.ndarray,
+    values: dict,
+    kind: str,
+    hess: np.ndarray | None,
+    jac: np.ndarray | None = None,
+):
+    """(information on u, meat or None) for cov type `kind`; `jac` is d natural / d u at u
+    when the caller has it."""
     problem = ctx.problem
     model = problem.model
     # For a full exponential family at an unrestricted MLE, observed = expected information:
     # use the analytic form and skip compiling a Hessian.
     unrestricted = not ctx.fixed and not problem.prior and ctx.closed_form
+    full = None
     if kind == "observed" and hess is None and unrestricted and model.exponential_family:
-        if model.expected_information(values, ctx.data, ctx.weights) is not None:
+        full = model.expected_information(values, ctx.data, ctx.weights)
+        if full is not None:
             kind = "expected"
     if kind == "expected":
-        full = problem.model.expected_information(values, ctx.data, ctx.weights)
+        if full is None:
+            full = model.expected_information(values, ctx.data, ctx.weights)
         if full is None:
             raise ModelError(
                 f"{problem.model.name} has no analytic expected information here; "
                 "use cov='observed' or cov='robust'"
             )
-        jac = _jacobian(problem, u, values)
-        all_layout = Layout.build(problem.model.param_spec, values, problem.model)
-        free = set(problem.layout.labels)
-        keep = [i for i, lab in enumerate(all_layout.labels) if lab in free]
-        sub = np.asarray(full)[np.ix_(keep, keep)]
+        if jac is None:
+            jac = _jacobian(problem, u, values)
+        sub = np.asarray(full)
+        if ctx.fixed:
+            all_layout = Layout.build(problem.model.param_spec, values, problem.model)
+            free = set(problem.layout.labels)
+            keep = [i for i, lab in enumerate(all_layout.labels) if lab in free]
+            sub = sub[np.ix_(keep, keep)]
         return jac.T @ sub @ jac, None
     if hess is None:
         hess = ctx.derivatives.value_grad_hess(u)[2]
@@ -350,9 +364,9 @@ def _finish(ctx: Context, values: dict, solver: SolverResult, method: str, cov_t
         ll = inference.loglik_value_natural(problem, values, ctx) if known is None else known
     else:
         hess = solver.hess if (cov_type != "expected" and method == "newton") else None
-        info, meat = information_u(ctx, u, values, cov_type, hess)
-        cov_u, note = inference.covariance_u(info, _u_labels(layout), meat)
         jac = _jacobian(problem, u, values)
+        info, meat = information_u(ctx, u, values, cov_type, hess, jac)
+        cov_u, note = inference.covariance_u(info, _u_labels(layout), meat)
         if note is None:
             note = _flat_at_the_edge(layout, cov_u, jac)
         if note is not None:

@@ -66,11 +66,20 @@ def _loglik(problem: Problem, u, data, weights, fixed):
 
 def diagnose(info: np.ndarray, labels: list[str]) -> str | None:
     """Explain why an information matrix cannot be inverted, naming parameters."""
+    return _decompose(info, labels)[0]
+
+
+def _decompose(
+    info: np.ndarray, labels: list[str]
+) -> tuple[str | None, tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+    """(problem, None) for an information matrix that cannot be inverted, else (None, (eig,
+    vec, d)): the eigen-decomposition of its correlation form D I D, D = diag(d), which both
+    tests invertibility scale-free and gives the inverse, D V diag(1/eig) V' D."""
     if not np.all(np.isfinite(info)):
         return (
             "the information matrix has non-finite entries (an overflow: data or estimates "
             "near float64's limits; rescale the data), so standard errors are undefined"
-        )
+        ), None
     sym = 0.5 * (info + info.T)
     diag = np.diag(sym)
     if np.any(diag <= 0):
@@ -79,14 +88,13 @@ def diagnose(info: np.ndarray, labels: list[str]) -> str | None:
             f"the information matrix has no positive curvature for {', '.join(flat)}: "
             "these parameters are not identified by the data (or the fit is not at a maximum); "
             "standard errors are undefined"
-        )
-    # scale-free test: the eigenvalues of the information in correlation form
+        ), None
     d = 1.0 / np.sqrt(diag)
     eig, vec = np.linalg.eigh(sym * np.outer(d, d))
     top = max(float(np.max(np.abs(eig))), 1e-300)
     bad = eig <= 1e-12 * top
     if not bad.any():
-        return None
+        return None, (eig, vec, d)
     involved: set[str] = set()
     for k in np.flatnonzero(bad):
         v = np.abs(vec[:, k])
@@ -97,13 +105,13 @@ def diagnose(info: np.ndarray, labels: list[str]) -> str | None:
             f"the information matrix is singular (smallest scaled eigenvalue {eig.min():.3g}); "
             f"the parameters involved are: {names}. They are not identified by these data "
             "(collinear, redundant or on a boundary); standard errors are undefined"
-        )
+        ), None
     return (
         f"the information matrix is not positive definite (smallest scaled eigenvalue "
         f"{eig.min():.3g}): the estimate is not at a maximum of the likelihood along {names} "
         "(the fit stopped short of it, e.g. at max_iter, or sits at a saddle point); standard "
         "errors are undefined there"
-    )
+    ), None
 
 
 def collinear_columns(G: np.ndarray, d: np.ndarray, labels, rtol: float = 1e-10) -> list[str]:
@@ -138,11 +146,12 @@ def covariance_u(
     info: np.ndarray, labels: list[str], meat: np.ndarray | None = None
 ) -> tuple[np.ndarray, str | None]:
     """Covariance of u from the information (or the sandwich H^-1 B H^-1 when meat is given)."""
-    problem = diagnose(info, labels)
+    problem, parts = _decompose(info, labels)
     p = info.shape[0]
-    if problem is not None:
+    if parts is None:
         return np.full((p, p), np.nan), problem
-    inv = np.linalg.inv(0.5 * (info + info.T))
+    eig, vec, d = parts
+    inv = ((vec / eig) @ vec.T) * np.outer(d, d)
     if meat is not None:
         inv = inv @ meat @ inv
     return 0.5 * (inv + inv.T), None

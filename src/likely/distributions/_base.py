@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._engine.data import as_array
+from .._engine.data import as_array, is_unit
 from .._engine.errors import DataError
 from .._engine.model import AbstractModel, _as_param_values
 
@@ -78,26 +78,51 @@ class Distribution(AbstractModel):
 
 
 def wmean(x: np.ndarray, w: np.ndarray) -> Any:
+    if is_unit(w):
+        return np.add.reduce(x, axis=0) / x.shape[0]
     # einsum, not tensordot: a BLAS call here spins up threads that cost more than the sum
     return np.einsum("i,i...->...", w, x) / w.sum()
 
 
-_CHUNK_LOG = 1000  # 1000 mantissas in [1/2, 1) multiply to at least 2^-1000, a normal float
+def wmean_log(x: np.ndarray, w: np.ndarray) -> Any:
+    """The weighted mean of log x over the observations of a 1-d x (no log pass for unit
+    weights: `mean_log`)."""
+    return mean_log(x) if is_unit(w) else wmean(np.log(x), w)
+
+
+_CHUNK_LOG = 1000  # 1000 significands in [1, 2) multiply to less than 2^1000, a finite float
+_SIGNIFICAND = np.int64(0x000FFFFFFFFFFFFF)  # the 52 fraction bits of a float64
+_ONE_BITS = np.int64(0x3FF0000000000000)  # the exponent bits of 1.0
+_TINY = np.finfo(np.float64).smallest_normal
 
 
 def mean_log(x: np.ndarray) -> np.ndarray:
-    """mean(log x) along the last axis with one log per 1000 values: x = m 2^e with m in
-    [1/2, 1), so sum log x = sum over chunks of log(prod m) + log 2 sum e, equal to round-off
-    (numpy's log costs 4-10 ns a value; frexp and the products about half that). Rows with a
-    value <= 0 or NaN take the plain mean of logs (-inf or NaN, as log gives)."""
+    """mean(log x) along the last axis with one log per 1000 values. A normal float64 is
+    x = m 2^e with m in [1, 2), and both parts are bit fields: e = (bits >> 52) - 1023, and m
+    is the fraction bits under the exponent of 1.0. So sum log x = log 2 sum e + sum over
+    chunks of log(prod m), equal to log's sum to round-off (about 1e-16 relative) at a third
+    of its cost (numpy's log takes 4-10 ns a value; the integer operations and products are
+    memory-bound). Rows holding a value that is not a positive normal float (<= 0,
+    subnormal, inf or NaN) take the plain mean of logs (-inf or NaN, as log gives)."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
     n = x.shape[-1]
-    m, e = np.frexp(x)
-    k = n // _CHUNK_LOG * _CHUNK_LOG
+    lead = x.shape[:-1]
     with np.errstate(all="ignore"):
-        main = np.multiply.reduce(m[..., :k].reshape(*m.shape[:-1], -1, _CHUNK_LOG), axis=-1)
-        total = np.log(main).sum(axis=-1) + np.log(np.multiply.reduce(m[..., k:], axis=-1))
-        out = (total + math.log(2.0) * e.sum(axis=-1)) / n
-        bad = ~(x.min(axis=-1) > 0)
+        bad = ~((x.min(axis=-1) >= _TINY) & (x.max(axis=-1) < np.inf))
+        if np.all(bad):
+            return np.log(x).mean(axis=-1)
+        bits = x.view(np.int64)
+        exponents = np.add.reduce(bits >> 52, axis=-1) - 1023 * n
+        frac = bits & _SIGNIFICAND
+        frac |= _ONE_BITS
+        m = frac.view(np.float64)
+        k = n // _CHUNK_LOG * _CHUNK_LOG
+        total = np.log(np.multiply.reduce(m[..., k:], axis=-1))
+        if k:
+            # chunk products across the rows of a (1000, k/1000) block: a vectorised reduction
+            main = np.multiply.reduce(m[..., :k].reshape(*lead, _CHUNK_LOG, -1), axis=-2)
+            total = total + np.log(main).sum(axis=-1)
+        out = (total + math.log(2.0) * exponents) / n
         if np.any(bad):
             out = np.where(bad, np.log(x).mean(axis=-1), out)
     return out

@@ -19,6 +19,7 @@ from ._base import (
     log1mexp,
     stirling_correction,
     wmean,
+    wmean_log,
 )
 from ._gammainc import log_gammainc, log_gammaincc
 
@@ -281,7 +282,7 @@ class Gamma(Distribution):
 
     def mle(self, x, w):
         m = float(wmean(x, w))
-        s = math.log(m) - float(wmean(np.log(x), w))
+        s = math.log(m) - float(wmean_log(x, w))
         if not s > 1e-14:
             raise DataError(
                 "all observations are equal: the Gamma shape MLE is infinite (no spread)"
