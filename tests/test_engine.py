@@ -408,3 +408,41 @@ def test_batch_solver_matches_single_fits():
         J = np.asarray(jac[r])
         cov = J @ np.linalg.inv(np.asarray(info[r])) @ J.T
         assert np.allclose(np.sqrt(np.diag(cov)), f.se.to_numpy(), rtol=1e-7)
+
+
+def test_mean_log_from_bit_fields_equals_the_mean_of_logs():
+    from likely.distributions._base import mean_log
+
+    rng = np.random.default_rng(3)
+    for shape in [(1,), (999,), (1000,), (2501,), (4, 1500), (3, 200)]:
+        # values spread over hundreds of binary orders of magnitude
+        x = rng.gamma(0.3, 2.0, shape) * np.exp(rng.normal(0, 50, shape))
+        exact = np.array([math.fsum(r) / r.size for r in np.log(x).reshape(-1, shape[-1])])
+        got = np.reshape(mean_log(x), -1)
+        np.testing.assert_allclose(got, exact, rtol=1e-14, atol=1e-14)
+    # rows that are not positive normal floats get log's answer, not a wrong finite number
+    rows = np.array([[1.0, 0.0], [1.0, -2.0], [1e-310, 1.0], [1.0, np.inf], [2.0, 3.0]])
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(mean_log(rows), np.log(rows).mean(axis=-1))
+
+
+def test_unit_weights_are_recognised_without_a_pass():
+    from likely._engine.data import as_weights, is_unit, wsum
+
+    w = as_weights(None, 5)
+    assert is_unit(w) and wsum(w) == 5.0 and not w.flags.writeable
+    np.testing.assert_array_equal(w, np.ones(5))
+    assert not is_unit(np.ones(5))  # user weights take the general path
+    assert not is_unit(as_weights(np.full(5, 2.0), 5))
+
+
+def test_covariance_from_the_eigen_decomposition_is_the_inverse():
+    from likely._engine.inference import covariance_u
+
+    rng = np.random.default_rng(4)
+    A = rng.normal(size=(6, 6))
+    info = A @ A.T + np.diag(10.0 ** np.arange(6))  # scales 1 .. 1e5
+    cov, note = covariance_u(info, list("abcdef"))
+    assert note is None
+    np.testing.assert_allclose(cov @ info, np.eye(6), atol=1e-10)
+    np.testing.assert_allclose(cov, np.linalg.inv(info), rtol=1e-10)

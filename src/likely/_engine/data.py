@@ -34,7 +34,8 @@ def as_array(x: Any, where: str = "data", allow_inf: bool = False) -> np.ndarray
             _check_dtype(str(x.dtype), where)
         x = x.to_numpy()
     arr = np.asarray(x)
-    _check_dtype(str(arr.dtype), where, arr)
+    if arr.dtype.kind not in "fiub":  # numbers and booleans pass without a look
+        _check_dtype(str(arr.dtype), where, arr)
     arr = arr.astype(np.float64, copy=False)
     if arr.size == 0 or (arr.ndim >= 1 and arr.shape[0] == 0):
         raise DataError(f"{where} is empty: at least one observation is needed")
@@ -75,16 +76,26 @@ def _check_dtype(dtype: str, where: str, arr: np.ndarray | None = None) -> None:
         raise DataError(f"{where} must be numeric, got dtype {dtype}{sample}")
 
 
+_ONE = np.ones(1)
+
+
 def unit_weights(n: int) -> np.ndarray:
     """n weights of 1 as a read-only, zero-stride view of one value: no allocation, and
     `is_unit` recognises them without a pass over the data."""
-    return np.broadcast_to(np.float64(1.0), (n,))
+    w = np.ndarray((n,), dtype=np.float64, buffer=_ONE, strides=(0,))
+    w.flags.writeable = False
+    return w
 
 
 def is_unit(w: np.ndarray) -> bool:
     """True for weights that are all 1, known from their layout alone (a zero stride means
     every element is the first)."""
     return w.ndim == 1 and w.strides == (0,) and w.shape[0] > 0 and w[0] == 1.0
+
+
+def wsum(w: np.ndarray) -> float:
+    """The total weight (the number of rows for unit weights, without a pass)."""
+    return float(w.shape[0]) if is_unit(w) else float(w.sum())
 
 
 def as_weights(w: Any, n: int) -> np.ndarray:

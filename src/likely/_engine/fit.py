@@ -13,7 +13,7 @@ import numpy as np
 
 from . import inference
 from .censoring import Censored, CensoredModel, truncated
-from .data import as_weights, bucket, nrows, pad_rows
+from .data import as_weights, bucket, nrows, pad_rows, wsum
 from .errors import ConvergenceWarning, DataError, InferenceWarning, ModelError
 from .model import AbstractModel, Layout, check_logpdf_shape, check_param_values, explain_bad_start
 from .problem import Problem
@@ -32,7 +32,7 @@ class Context:
         self.data = data
         self.weights = weights
         self.fixed = fixed
-        self.scale = float(weights.sum())
+        self.scale = wsum(weights)
         self.closed_form = False
 
     @cached_property
@@ -447,13 +447,15 @@ def _flat_at_the_edge(layout: Layout, cov_u: np.ndarray, jac: np.ndarray) -> str
     (the boundary of the parameter space), so Wald inference means nothing there. Also
     say so when the natural-scale variances overflow (estimates near float64's limits)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        var = np.einsum("ij,jk,ik->i", jac, cov_u, jac)
-    if not np.all(np.isfinite(var)):
+        var = ((jac @ cov_u) * jac).sum(axis=1)
+    if not np.isfinite(var).all():
         labels = [lab for lab, v in zip(layout.labels, var) if not np.isfinite(v)]
         return (
             f"the standard errors of {', '.join(labels)} overflow float64 (estimates near its "
             "limits); rescale the data"
         )
+    if not (np.diagonal(cov_u) > _EDGE_SE**2).any():
+        return None
     found = []
     for b in layout.blocks:
         if not b.constraint.elementwise or b.constraint.name == "real":

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .data import bucket, pad_rows
+from .data import bucket, pad_rows, wsum
 from .model import AbstractModel
 from .problem import Problem
 
@@ -137,7 +137,7 @@ class IndexDerivatives:
         self.weights = weights
         self.jweights = jnp.asarray(padded_w)
         self.fixed = {k: jnp.asarray(v) for k, v in fixed.items()}
-        self.scale = float(weights.sum())
+        self.scale = wsum(weights)
         block = next(b for b in problem.layout.blocks if b.name == model.coef)
         self.beta_slice = slice(block.offset, block.offset + block.size)
         self.beta_shape = block.shape

@@ -73,16 +73,16 @@ def _decompose(
     info: np.ndarray, labels: list[str]
 ) -> tuple[str | None, tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
     """(problem, None) for an information matrix that cannot be inverted, else (None, (eig,
-    vec, d)): the eigen-decomposition of its correlation form D I D, D = diag(d), which both
-    tests invertibility scale-free and gives the inverse, D V diag(1/eig) V' D."""
-    if not np.all(np.isfinite(info)):
+    vec, dd)): the eigen-decomposition of its correlation form D I D, D = diag(d), dd = d d',
+    which both tests invertibility scale-free and gives the inverse, D V diag(1/eig) V' D."""
+    if not np.isfinite(info).all():
         return (
             "the information matrix has non-finite entries (an overflow: data or estimates "
             "near float64's limits; rescale the data), so standard errors are undefined"
         ), None
     sym = 0.5 * (info + info.T)
-    diag = np.diag(sym)
-    if np.any(diag <= 0):
+    diag = sym.diagonal()
+    if not (diag > 0).all():
         flat = sorted({labels[i] for i in np.flatnonzero(diag <= 0)})
         return (
             f"the information matrix has no positive curvature for {', '.join(flat)}: "
@@ -90,11 +90,12 @@ def _decompose(
             "standard errors are undefined"
         ), None
     d = 1.0 / np.sqrt(diag)
-    eig, vec = np.linalg.eigh(sym * np.outer(d, d))
-    top = max(float(np.max(np.abs(eig))), 1e-300)
+    dd = d[:, None] * d
+    eig, vec = np.linalg.eigh(sym * dd)
+    top = max(abs(float(eig[0])), abs(float(eig[-1])), 1e-300)  # eigh sorts ascending
+    if eig[0] > 1e-12 * top:
+        return None, (eig, vec, dd)
     bad = eig <= 1e-12 * top
-    if not bad.any():
-        return None, (eig, vec, d)
     involved: set[str] = set()
     for k in np.flatnonzero(bad):
         v = np.abs(vec[:, k])
@@ -150,8 +151,8 @@ def covariance_u(
     p = info.shape[0]
     if parts is None:
         return np.full((p, p), np.nan), problem
-    eig, vec, d = parts
-    inv = ((vec / eig) @ vec.T) * np.outer(d, d)
+    eig, vec, dd = parts
+    inv = ((vec / eig) @ vec.T) * dd  # symmetric up to round-off: symmetrised below
     if meat is not None:
         inv = inv @ meat @ inv
     return 0.5 * (inv + inv.T), None

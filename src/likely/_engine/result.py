@@ -6,7 +6,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Self
 
 import jax
@@ -31,6 +31,12 @@ def _z(level: float) -> float:
     from scipy.stats import norm
 
     return float(norm.ppf(0.5 + level / 2))
+
+
+@lru_cache(maxsize=256)
+def _label_index(labels: tuple[str, ...]) -> pd.Index:
+    """The pandas Index of a tuple of labels (fits take views of it)."""
+    return pd.Index(labels, dtype=object)
 
 
 def delta_cov(G: np.ndarray, cov_u: np.ndarray) -> np.ndarray:
@@ -124,6 +130,8 @@ class Fit:
     # ----------------------------------------------------------------------------- estimates
     @cached_property
     def _all_layout(self) -> Layout:
+        if not self._ctx.fixed:  # every parameter is free: the problem's own layout
+            return self._ctx.problem.layout
         return Layout.build(self.model.param_spec, self.values, self.model)
 
     @property
@@ -132,8 +140,9 @@ class Fit:
 
     @cached_property
     def _index(self) -> pd.Index:
-        # one Index for params, se and cov: building it is most of a small Series' cost
-        return pd.Index(self.labels, dtype=object)
+        # one Index for params, se and cov: building it is most of a small Series' cost. A
+        # view of a cached one: a user who names this fit's index does not name another's
+        return _label_index(tuple(self.labels)).view()
 
     @cached_property
     def _free_labels(self) -> list[str]:

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._engine.data import as_array, is_unit
+from .._engine.data import as_array, is_unit, wsum
 from .._engine.errors import DataError
 from .._engine.model import AbstractModel, _as_param_values
 
@@ -81,13 +81,15 @@ def wmean(x: np.ndarray, w: np.ndarray) -> Any:
     if is_unit(w):
         return np.add.reduce(x, axis=0) / x.shape[0]
     # einsum, not tensordot: a BLAS call here spins up threads that cost more than the sum
-    return np.einsum("i,i...->...", w, x) / w.sum()
+    return np.einsum("i,i...->...", w, x) / wsum(w)
 
 
 def wmean_log(x: np.ndarray, w: np.ndarray) -> Any:
     """The weighted mean of log x over the observations of a 1-d x (no log pass for unit
     weights: `mean_log`)."""
-    return mean_log(x) if is_unit(w) else wmean(np.log(x), w)
+    if is_unit(w) and x.shape[0] >= _CHUNK_LOG:  # below a chunk, log's fixed cost is less
+        return mean_log(x)
+    return wmean(np.log(x), w)
 
 
 _CHUNK_LOG = 1000  # 1000 significands in [1, 2) multiply to less than 2^1000, a finite float
@@ -112,8 +114,9 @@ def mean_log(x: np.ndarray) -> np.ndarray:
         if np.all(bad):
             return np.log(x).mean(axis=-1)
         bits = x.view(np.int64)
-        exponents = np.add.reduce(bits >> 52, axis=-1) - 1023 * n
-        frac = bits & _SIGNIFICAND
+        frac = bits >> 52  # one scratch array, for the exponents and then the significands
+        exponents = np.add.reduce(frac, axis=-1) - 1023 * n
+        np.bitwise_and(bits, _SIGNIFICAND, out=frac)
         frac |= _ONE_BITS
         m = frac.view(np.float64)
         k = n // _CHUNK_LOG * _CHUNK_LOG

@@ -11,6 +11,7 @@ import numpy as np
 from jax.scipy.special import log_ndtr
 
 from .._engine.constraints import positive, real
+from .._engine.data import is_unit, wsum
 from .._engine.errors import DataError
 from ._base import (
     STIRLING_FROM,
@@ -128,7 +129,11 @@ class Normal(Distribution):
 
     def mle(self, x, w):
         mu = wmean(x, w)
-        sigma = np.sqrt(wmean((x - mu) ** 2, w))
+        d = x - mu
+        if is_unit(w):  # one dot product, no temporary for the squares
+            sigma = np.sqrt(np.dot(d, d) / d.shape[0])
+        else:
+            sigma = np.sqrt(wmean(d * d, w))
         if sigma <= 1e-8 * abs(mu):  # only round-off of the mean, if the data are all equal
             used = x[w > 0]
             if np.all(used == used[0]):  # then sigma is exactly 0: the boundary, reported
@@ -143,10 +148,10 @@ class Normal(Distribution):
         """At the MLE the log-likelihood is -n/2 (log(2 pi sigma^2) + 1): no pass over data.
         At sigma = 0 (all observations equal) the likelihood is unbounded: +inf."""
         s2 = float(values["sigma"]) ** 2
-        return -0.5 * float(w.sum()) * (_LOG_2PI + math.log(s2) + 1.0) if s2 > 0 else math.inf
+        return -0.5 * wsum(w) * (_LOG_2PI + math.log(s2) + 1.0) if s2 > 0 else math.inf
 
     def expected_information(self, params, x, w):
-        n, s2 = w.sum(), float(params["sigma"]) ** 2
+        n, s2 = wsum(w), float(params["sigma"]) ** 2
         return n * np.diag([1 / s2, 2 / s2])
 
     def _sample(self, key, p, shape):
@@ -189,7 +194,7 @@ class LogNormal(Distribution):
     def loglik_at_mle(self, values, x, w):
         # sum w log x = n mu_hat at the MLE: no second pass over the data
         base = Normal().loglik_at_mle(values, x, w)
-        return None if base is None else base - float(w.sum()) * float(values["mu"])
+        return None if base is None else base - wsum(w) * float(values["mu"])
 
     def init(self, x, w):
         return Normal().init(np.log(x), w)
@@ -238,10 +243,10 @@ class Exponential(Distribution):
 
     def loglik_at_mle(self, values, x, w):
         r = float(values["rate"])
-        return float(w.sum()) * (math.log(r) - r * float(wmean(x, w)))
+        return wsum(w) * (math.log(r) - r * float(wmean(x, w)))
 
     def expected_information(self, params, x, w):
-        return np.array([[w.sum() / float(params["rate"]) ** 2]])
+        return np.array([[wsum(w) / float(params["rate"]) ** 2]])
 
     def _sample(self, key, p, shape):
         return jax.random.exponential(key, shape) / p["rate"]
@@ -308,7 +313,7 @@ class Gamma(Distribution):
         = a and mean(log x) = log(a / b) - (log a - digamma a): no second pass over the data."""
         a, b = float(values["shape"]), float(values["rate"])
         mean_log = math.log(a / b) - _log_minus_digamma(a)
-        return float(w.sum()) * (a * math.log(b) + (a - 1) * mean_log - a - math.lgamma(a))
+        return wsum(w) * (a * math.log(b) + (a - 1) * mean_log - a - math.lgamma(a))
 
     def init(self, x, w):
         m, v = float(wmean(x, w)), float(wmean((x - wmean(x, w)) ** 2, w))
@@ -317,7 +322,7 @@ class Gamma(Distribution):
 
     def expected_information(self, params, x, w):
         a, b = float(params["shape"]), float(params["rate"])
-        return w.sum() * np.array([[_trigamma(a), -1 / b], [-1 / b, a / b**2]])
+        return wsum(w) * np.array([[_trigamma(a), -1 / b], [-1 / b, a / b**2]])
 
     def _sample(self, key, p, shape):
         return jax.random.gamma(key, p["shape"], shape) / p["rate"]
@@ -361,7 +366,7 @@ class Weibull(Distribution):
         k, lam = float(params["shape"]), float(params["scale"])
         off = -(1 - _EULER) / lam
         kk = (math.pi**2 / 6 + (1 - _EULER) ** 2) / k**2
-        return w.sum() * np.array([[kk, off], [off, k**2 / lam**2]])
+        return wsum(w) * np.array([[kk, off], [off, k**2 / lam**2]])
 
     def _sample(self, key, p, shape):
         return p["scale"] * jax.random.exponential(key, shape) ** (1.0 / p["shape"])
@@ -397,7 +402,7 @@ class Beta(Distribution):
     def expected_information(self, params, x, w):
         a, b = float(params["a"]), float(params["b"])
         t = _trigamma(a + b)
-        return w.sum() * np.array([[_trigamma(a) - t, -t], [-t, _trigamma(b) - t]])
+        return wsum(w) * np.array([[_trigamma(a) - t, -t], [-t, _trigamma(b) - t]])
 
     def _sample(self, key, p, shape):
         return jax.random.beta(key, p["a"], p["b"], shape)
@@ -451,7 +456,7 @@ class Laplace(Distribution):
     def loglik_at_mle(self, values, x, w):
         """-n (1 + log(2 scale)) at the MLE (mean |x - loc| = scale); +inf at scale = 0."""
         b = float(values["scale"])
-        return -float(w.sum()) * (1.0 + math.log(2.0 * b)) if b > 0 else math.inf
+        return -wsum(w) * (1.0 + math.log(2.0 * b)) if b > 0 else math.inf
 
     def init(self, x, w):
         est = self.mle(x, w)
@@ -459,7 +464,7 @@ class Laplace(Distribution):
 
     def expected_information(self, params, x, w):
         b2 = float(params["scale"]) ** 2
-        return w.sum() * np.diag([1 / b2, 1 / b2])
+        return wsum(w) * np.diag([1 / b2, 1 / b2])
 
     def _sample(self, key, p, shape):
         return p["loc"] + p["scale"] * jax.random.laplace(key, shape)
@@ -497,7 +502,7 @@ class StudentT(Distribution):
         i_nn = 0.25 * (_trigamma(nu / 2) - _trigamma((nu + 1) / 2)) - (nu + 5) / (
             2 * nu * (nu + 1) * (nu + 3)
         )
-        return w.sum() * np.array([[i_mm, 0, 0], [0, i_ss, i_sn], [0, i_sn, i_nn]])
+        return wsum(w) * np.array([[i_mm, 0, 0], [0, i_ss, i_sn], [0, i_sn, i_nn]])
 
     def _sample(self, key, p, shape):
         return p["loc"] + p["scale"] * jax.random.t(key, p["df"], shape)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._engine.constraints import positive, simplex, unit_interval
+from .._engine.data import wsum
 from .._engine.errors import DataError, ModelError
 from ._base import (
     STIRLING_FROM,
@@ -44,7 +45,7 @@ class Bernoulli(Distribution):
 
     def expected_information(self, params, x, w):
         p = float(params["p"])
-        return np.array([[w.sum() / (p * (1 - p))]])
+        return np.array([[wsum(w) / (p * (1 - p))]])
 
     def _sample(self, key, p, shape):
         return jax.random.bernoulli(key, p["p"], shape).astype(jnp.float64)
@@ -85,7 +86,7 @@ class Binomial(Distribution):
 
     def expected_information(self, params, x, w):
         p = float(params["p"])
-        return np.array([[w.sum() * self.n / (p * (1 - p))]])
+        return np.array([[wsum(w) * self.n / (p * (1 - p))]])
 
     def _sample(self, key, p, shape):
         return jax.random.binomial(key, self.n, p["p"], shape)
@@ -118,7 +119,7 @@ class Poisson(Distribution):
         return {"rate": max(float(wmean(x, w)), 1e-3)}
 
     def expected_information(self, params, x, w):
-        return np.array([[w.sum() / float(params["rate"])]])
+        return np.array([[wsum(w) / float(params["rate"])]])
 
     def _sample(self, key, p, shape):
         return jax.random.poisson(key, p["rate"], shape).astype(jnp.float64)
@@ -150,7 +151,7 @@ class Geometric(Distribution):
 
     def expected_information(self, params, x, w):
         p = float(params["p"])
-        return np.array([[w.sum() / (p * p * (1 - p))]])
+        return np.array([[wsum(w) / (p * p * (1 - p))]])
 
     def _sample(self, key, p, shape):
         return jax.random.geometric(key, p["p"], shape).astype(jnp.float64)

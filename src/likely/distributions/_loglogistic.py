@@ -11,6 +11,7 @@ import numpy as np
 from jax.nn import softplus
 
 from .._engine.constraints import positive
+from .._engine.data import wsum
 from ._base import Distribution, wmean
 
 
@@ -62,7 +63,7 @@ class LogLogistic(Distribution):
         # log x is logistic(mu = log a, s = 1/b), whose information is diag(1/(3 s^2),
         # (pi^2 + 3)/(9 s^2)); carried to (b, a) by d mu/d a = 1/a and d s/d b = -1/b^2
         b, a = float(params["shape"]), float(params["scale"])
-        return w.sum() * np.diag([(math.pi**2 + 3) / (9 * b**2), b**2 / (3 * a**2)])
+        return wsum(w) * np.diag([(math.pi**2 + 3) / (9 * b**2), b**2 / (3 * a**2)])
 
     def _sample(self, key, p, shape):
         return p["scale"] * jnp.exp(jax.random.logistic(key, shape) / p["shape"])
