@@ -58,6 +58,61 @@ def test_reduced_likelihood_equals_the_familys_logpdf(model_type, rng):
     np.testing.assert_allclose(got, [(ll @ w) / w.sum(), ll.mean()], rtol=1e-12, atol=1e-12)
 
 
+_AT = {
+    lk.Normal: {"mu": 1.5, "sigma": 2.0},
+    lk.LogNormal: {"mu": 0.3, "sigma": 0.7},
+    lk.Exponential: {"rate": 2.0},
+    lk.Gamma: {"shape": 2.5, "rate": 1.5},
+    lk.Poisson: {"rate": 3.0},
+    lk.Bernoulli: {"p": 0.3},
+    lk.Binomial: {"p": 0.3},
+    lk.Geometric: {"p": 0.3},
+}
+
+
+@pytest.mark.parametrize("model_type", list(_AT), ids=lambda t: t.__name__)
+def test_vectorised_information_equals_the_familys_expected_information(model_type):
+    from likely._study._sufficient import exact_information
+
+    model = lk.Binomial(n=7) if model_type is lk.Binomial else model_type()
+    at = _AT[model_type]
+    rows = {k: np.array([v, 1.1 * v if k != "p" else 0.6]) for k, v in at.items()}
+    got = exact_information(model, rows)
+    for r in range(2):
+        point = {k: float(v[r]) for k, v in rows.items()}
+        want = model.expected_information(point, None, np.ones(5)) / 5.0
+        np.testing.assert_allclose(got[r], want, rtol=1e-11)
+
+
+@pytest.mark.parametrize("model", [lk.Gamma(), lk.Normal(), lk.Bernoulli()], ids=str)
+def test_closed_form_lanes_equal_newton_lanes(model, rng):
+    """The numpy path (closed-form MLE, analytic information) gives what the batched Newton
+    gives; a replicate on the boundary (all zeros for the Bernoulli, all equal values for the
+    Gamma) goes through Newton and is reported as it was."""
+    from likely._engine.model import Layout
+    from likely._engine.problem import Problem
+    from likely._study import _batch as B
+
+    truth = {"Gamma": {"shape": 2.0, "rate": 1.5}, "Normal": {"mu": 1.0, "sigma": 2.0}}.get(
+        model.name, {"p": 0.3}
+    )
+    x = _distribution_draw(model)({k: np.asarray(v) for k, v in truth.items()}, (64, 30), rng)
+    x[5] = 0.0 if model.name == "Bernoulli" else 1.5  # a replicate on the boundary
+    layout = Layout.build(model.param_spec, {k: np.asarray(v) for k, v in truth.items()}, model)
+    batch = B.Batch(Problem(model, layout, ()), x, 0, np.ones(30), False).reduced()
+    u0 = np.tile(layout.to_unconstrained(truth), (64, 1))
+    fast = B.fit_lanes(batch, u0, {})
+    slow = B.solve(batch, B.start_values(batch, u0, {}), {})
+    good = slow.converged & ~B.on_boundary(batch.problem, slow.u)
+    good[5] = False  # the boundary replicate: compared exactly below
+    assert good.sum() >= 60
+    np.testing.assert_array_equal(fast.status, slow.status)
+    for name in ("u", "natural", "negll", "info", "cov", "se"):
+        a, b = getattr(fast, name)[good], getattr(slow, name)[good]
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12, err_msg=name)
+    np.testing.assert_array_equal(fast.u[~good], slow.u[~good])  # Newton's own numbers
+
+
 def test_series_log_gamma_and_its_derivatives_match_scipy():
     import jax
     from scipy import special

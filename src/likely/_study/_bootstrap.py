@@ -325,8 +325,8 @@ def bootstrap(
                 for b in range(start // BLOCK, -(-stop // BLOCK))
             ]
             batch = blocks[0].concat(blocks[1:])
-            u0 = B.start_values(batch, np.tile(u_hat, (stop - start, 1)), fixed)
-            res = B.solve(batch, u0, fixed, max_iter=max_iter, lanes=lanes)
+            u0 = np.tile(u_hat, (stop - start, 1))
+            res = B.fit_lanes(batch, u0, fixed, max_iter=max_iter, lanes=lanes)
             status[start:stop] = res.status
             u_all[start:stop] = np.where(res.converged[:, None], res.u, np.nan)
             nat[start:stop] = np.where(res.converged[:, None], res.natural, np.nan)
@@ -377,8 +377,7 @@ def _jackknife(
         # one observation out: a frequency weight drops by one (a whole row, for real weights)
         weights[np.arange(stop - start), sel] -= 1.0 if whole else w[sel]
         batch = B.Batch(problem, fit._ctx.data, None, weights, True).reduced()
-        u0 = B.start_values(batch, np.tile(u_hat, (stop - start, 1)), fixed)
-        res = B.solve(batch, u0, fixed, max_iter=max_iter)
+        res = B.fit_lanes(batch, np.tile(u_hat, (stop - start, 1)), fixed, max_iter=max_iter)
         u_out[start:stop], nat_out[start:stop] = res.u, res.natural
         ok[start:stop] = res.converged
     if not ok.all():

@@ -554,9 +554,9 @@ def _run_size(plan: _Plan, n: int, bar: Progress) -> tuple[Run, str]:
                 f"the mean observed information at the truth over {int(good.sum())} "
                 "simulated data sets"
             )
-        res = B.solve(
+        res = B.fit_lanes(
             batch,
-            B.start_values(batch, u0, fixed),
+            u0,
             fixed,
             max_iter=plan.max_iter,
             lanes=lanes,
