@@ -154,7 +154,10 @@ def fit_lanes(
     closed form where there is one, else from u0."""
     problem = batch.problem
     est = _estimates(batch, fixed)
-    info1 = None if est is None else exact_information(problem.model.base, est)
+    model = problem.model
+    info1 = None
+    if est is not None and isinstance(model, Reduced):
+        info1 = exact_information(model.base, est)
     if est is None or info1 is None:
         return solve(batch, start_values(batch, u0, fixed), fixed, max_iter=max_iter,
                      lanes=lanes, transform=transform)  # fmt: skip
@@ -169,7 +172,7 @@ def fit_lanes(
         cov = _spd_inverse(np.where(ok[:, None, None], info, np.nan))
         ok &= np.all(np.isfinite(cov), axis=(1, 2))
         se = np.abs(jac) * np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
-        mean_ll = np.asarray(_mean_loglik(problem.model)(est, batch.data[:, 0, :]))
+        mean_ll = np.asarray(_mean_loglik(model)(est, batch.data[:, 0, :]))
     out = Lanes(
         u=u,
         negll=-total * mean_ll,

@@ -91,17 +91,15 @@ def _trigamma(x: np.ndarray) -> np.ndarray:
 
 def _gamma_shape(t: np.ndarray) -> np.ndarray:
     """Solve log(a) - digamma(a) = log(mean x) - mean(log x) for every row, by Newton from
-    Minka's start (as the Gamma family's closed form, vectorised). Minka's start is within
-    about 1% (Minka 2002, Estimating a Gamma distribution), so three quadratically converging
-    steps reach round-off; the iteration stops once every step is below 1e-8 a, which
+    Greenwood and Durand's approximation (within 1e-4 relative), so that two quadratically
+    converging steps reach round-off; the iteration stops once every step is below 1e-8 a, which
     leaves an error of order 1e-16 a (NaN where that fails in 20 steps, and where the data
     have no spread)."""
     from scipy.special import digamma
 
     with np.errstate(all="ignore"):
         s = np.log(t[..., 0]) - t[..., 1]
-        a = (3 - s + np.sqrt((s - 3) ** 2 + 24 * s)) / (12 * s)
-        a = np.where(s > 0, a, 1.0)
+        a = np.where(s > 0, _greenwood_durand(s), 1.0)
         done = np.zeros(np.shape(a), dtype=bool)
         for _ in range(20):
             new = np.maximum(a - (np.log(a) - digamma(a) - s) / (1 / a - _trigamma(a)), a / 2)
@@ -111,6 +109,19 @@ def _gamma_shape(t: np.ndarray) -> np.ndarray:
             if np.all(done | (s <= 0)):
                 break
     return np.where((s > 0) & done, a, np.nan)
+
+
+def _greenwood_durand(s: np.ndarray) -> np.ndarray:
+    """The Gamma shape MLE from s = log(mean x) - mean(log x) > 0 by Greenwood and Durand's
+    rational approximations (Technometrics 2, 1960; relative error below 1e-4 for s <= 17),
+    with Minka's approximation beyond (Estimating a Gamma distribution, 2002)."""
+    with np.errstate(all="ignore"):
+        low = (0.5000876 + 0.1648852 * s - 0.0544274 * s * s) / s
+        mid = (8.898919 + 9.059950 * s + 0.9775373 * s * s) / (
+            s * (17.79728 + 11.968477 * s + s * s)
+        )
+        minka = (3 - s + np.sqrt((s - 3) ** 2 + 24 * s)) / (12 * s)
+    return np.where(s <= 0.5772, low, np.where(s <= 17.0, mid, minka))
 
 
 def _fisher(*rows: list) -> np.ndarray:
