@@ -278,6 +278,23 @@ def test_bad_glm_input_is_named(spector):
         lk.glm(y=np.zeros(10), X=np.ones((10, 1)), family="binomial")
 
 
+def test_perfect_separation_is_named_without_the_fits_own_warnings():
+    """The separation check runs after the fit when the fit shows its signs; the fit's
+    warnings (convergence, information) are then replaced by the one clear error."""
+    rng = np.random.default_rng(11)
+    x = np.sort(rng.normal(size=60))
+    y = (x > 0.05).astype(float)
+    X = np.column_stack([np.ones(60), rng.normal(size=60), x])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a leaked warning would fail here, before the error
+        with pytest.raises(lk.DataError, match=r"perfect separation: column 'x2'"):
+            lk.glm(y=y, X=X, family="binomial")
+    # without separation the fit's own warnings still reach the user
+    y2 = (rng.uniform(size=60) < 0.5).astype(float)
+    with pytest.warns(lk.ConvergenceWarning):
+        lk.glm(y=y2, X=X, family="binomial", max_iter=1)
+
+
 def test_quasi_separation_warns():
     x = np.concatenate([np.linspace(-3, -0.1, 20), [0.0, 0.0], np.linspace(0.1, 3, 20)])
     y = np.concatenate([np.zeros(20), [0.0, 1.0], np.ones(20)])
@@ -361,3 +378,17 @@ def test_predict_refuses_a_category_level_the_fit_never_saw():
     assert np.isfinite(f.predict(pd.DataFrame({"g": ["a"], "x": [1]}))["mean"].iloc[0])
     with pytest.raises(lk.DataError, match="'c'"):
         f.predict(pd.DataFrame({"g": ["c"], "x": [1]}))
+
+
+def test_binary_logit_starts_at_the_first_irls_step(rng):
+    """The start for a binary logit is IRLS's first step (weights mu0 (1 - mu0) = 3/16 in
+    every row): the weighted least-squares fit of the working response."""
+    X = np.column_stack([np.ones(400), rng.normal(size=(400, 2))])
+    y = (rng.uniform(size=400) < 0.4).astype(float)
+    model = lk.glm(y=y, X=X, family="binomial")._ctx.problem.model
+    mu0 = (y + 0.5) / 2
+    z = np.log(mu0 / (1 - mu0)) + (y - mu0) / (mu0 * (1 - mu0))
+    W = mu0 * (1 - mu0)
+    want = np.linalg.solve(X.T @ (W[:, None] * X), X.T @ (W * z))
+    start = model.start({"X": X, "y": y}, np.ones(400))["beta"]
+    np.testing.assert_allclose(start, want, rtol=1e-12)

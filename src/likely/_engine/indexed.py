@@ -87,17 +87,18 @@ def weighted_gram(X, c, v=None):
     xv = None if v is None else np.zeros((p, *np.shape(v)[1:]))
     if one_sign:
         sign = -1.0 if np.any(c < 0) else 1.0
+        unit = bool(np.all(c == sign))  # weights of 1 (or -1): X's rows need no scaling
         root = np.sqrt(np.abs(c))
         acc = np.zeros((p, p), order="F")
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
             m = stop - start
             Xc = X[start:stop]
-            np.multiply(Xc, root[start:stop, None], out=buf[:m])
+            rows = Xc if unit else np.multiply(Xc, root[start:stop, None], out=buf[:m])
             if row_major:
-                acc = dsyrk(1.0, buf[:m].T, trans=0, beta=1.0, c=acc, overwrite_c=1)
+                acc = dsyrk(1.0, rows.T, trans=0, beta=1.0, c=acc, overwrite_c=1)
             else:
-                acc = dsyrk(1.0, buf[:m], trans=1, beta=1.0, c=acc, overwrite_c=1)
+                acc = dsyrk(1.0, rows, trans=1, beta=1.0, c=acc, overwrite_c=1)
             if xv is not None:
                 xv += (v[start:stop].T @ Xc).T
         upper = np.triu(acc)

@@ -212,10 +212,14 @@ def glm(
         model = GLMModel(fam, link_obj, cols)
         _check_response(fam, ya, design)
     gram = None
+    # Perfect separation by one column (binary response, no prior) is looked for only when
+    # the fit shows its signs: fitted probabilities at 0 or 1, a fit that did not converge,
+    # or any warning. The MLE exists otherwise, and the check costs 1.5-2 Gram matrices.
+    separable = prior is None and fam_obj is not None and fam_obj.name == "binomial"
     if prior is None:  # a prior identifies collinear or separated coefficients (MAP exists)
         gram = _check_design(Xa, w, cols)
-        if fam_obj is not None and fam_obj.name == "binomial":
-            _check_separation(Xa, ya, design.trials, cols)
+        if separable:
+            _check_constant_response(ya, design.trials)
         if fam_obj is not None and fam_obj.name in ("poisson", "negative_binomial"):
             if not np.any(ya):
                 raise DataError(
@@ -247,18 +251,25 @@ def glm(
     engine_cov = {"nonrobust": "observed", "HC0": "robust"}.get(cov_type, cov_type)
     if engine_cov in ("HC1", "HC2", "HC3", "cluster"):
         engine_cov = "observed"
-    result = engine_fit(
-        model,
-        data_dict,
-        weights=w,
-        init=init,
-        fixed=fixed,
-        prior=priors,
-        method=method,
-        cov=engine_cov,
-        max_iter=max_iter,
-        tol=tol,
-    )
+    with warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter("always")
+        try:
+            result = engine_fit(
+                model,
+                data_dict,
+                weights=w,
+                init=init,
+                fixed=fixed,
+                prior=priors,
+                method=method,
+                cov=engine_cov,
+                max_iter=max_iter,
+                tol=tol,
+            )
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+            if separable:
+                _check_separation(Xa, ya, design.trials, cols)
+            raise
     info = GLMInfo(
         formula,
         fam_obj,
@@ -274,12 +285,25 @@ def glm(
         design.trials,
     )
     out = GLMFit(**{f.name: getattr(result, f.name) for f in dataclasses.fields(result)}, glm=info)
+    extreme = None
+    if prior is None and (multinomial or fam_obj.name in _CERTAIN_FAMILIES):
+        extreme = _extreme_fits(out)
+    if separable and (held or not out.converged or (extreme is not None and extreme.any())):
+        _check_separation(Xa, ya, design.trials, cols)
+    for h in held:  # the fit's warnings, now that separation has not explained them
+        warnings.warn_explicit(h.message, h.category, h.filename, h.lineno, source=h.source)
     if cov_type in ("HC1", "HC2", "HC3", "cluster"):
         out = _robust(out, cov_type, design.groups)
     if dispersion == "pearson":
         out = _pearson(out)
-    if prior is None and (multinomial or fam_obj.name in _CERTAIN_FAMILIES):
-        _warn_quasi_separation(out)
+    if extreme is not None and extreme.any():
+        warnings.warn(
+            f"quasi-complete separation: {int(extreme.sum())} observation(s) are fitted with "
+            "probability 0 or 1 (counts: a mean below 1e-10); some coefficients are not finite "
+            "in the limit and their standard errors are unreliable",
+            InferenceWarning,
+            stacklevel=2,
+        )
     return out
 
 
@@ -319,14 +343,19 @@ def check_gram(G: np.ndarray, cols: tuple[str, ...]) -> None:
         )
 
 
-def _check_separation(
-    X: np.ndarray, y: np.ndarray, trials: np.ndarray | None, cols: tuple[str, ...]
-) -> None:
+def _check_constant_response(y: np.ndarray, trials: np.ndarray | None) -> None:
     n = trials if trials is not None else np.ones_like(y)
     if np.all(y == 0) or np.all(y == n):
         raise DataError(
             "the binomial response is constant (all failures or all successes): the MLE is on the boundary"
         )
+
+
+def _check_separation(
+    X: np.ndarray, y: np.ndarray, trials: np.ndarray | None, cols: tuple[str, ...]
+) -> None:
+    """Raise if one column splits the binary outcomes completely (perfect separation)."""
+    _check_constant_response(y, trials)
     if trials is not None:
         return
     pos = y == 1
@@ -355,7 +384,9 @@ def _check_separation(
             )
 
 
-def _warn_quasi_separation(f: GLMFit) -> None:
+def _extreme_fits(f: GLMFit) -> np.ndarray:
+    """Observations fitted with probability 0 or 1 (within 1e-10), or counts with a mean
+    below 1e-10: the signs of (quasi-complete) separation."""
     info = f.glm
     derivs = f._ctx.derivatives
     if hasattr(derivs, "eta"):  # the last Newton evaluation's X beta: no pass over X
@@ -373,14 +404,7 @@ def _warn_quasi_separation(f: GLMFit) -> None:
     else:
         lo, hi = np.sort(info.link.np_link(np.array([1e-10, 1 - 1e-10])))
         extreme = (eta < lo) | (eta > hi)
-    if extreme.any():
-        warnings.warn(
-            f"quasi-complete separation: {int(extreme.sum())} observation(s) are fitted with "
-            "probability 0 or 1 (counts: a mean below 1e-10); some coefficients are not finite "
-            "in the limit and their standard errors are unreliable",
-            InferenceWarning,
-            stacklevel=3,
-        )
+    return np.asarray(extreme)
 
 
 def _priors(

@@ -57,7 +57,13 @@ class GLMModel(AbstractIndexModel):
         mean = mu / data["trials"] if "trials" in data else mu
         with np.errstate(all="ignore"):
             eta = self.link.np_link(mean)
-        eta = np.where(np.isfinite(eta), eta, 0.0) - data.get("offset", 0.0)
+        eta = np.where(np.isfinite(eta), eta, 0.0)
+        if self.family.name == "binomial" and self.link.name == "logit" and "trials" not in data:
+            # a binary y: mu0 is 1/4 or 3/4, so the IRLS weight mu0 (1 - mu0) is the same
+            # in every row and the working response z = eta0 + (y - mu0) / (mu0 (1 - mu0))
+            # regresses on X with the caller's X' diag(w) X: IRLS's exact first step
+            eta = eta + (y - mean) / (mean * (1.0 - mean))
+        eta = eta - data.get("offset", 0.0)
         # one weighted least-squares step from mu0, as IRLS starts (normal equations: X is tall)
         G = weighted_gram(X, weights) if gram is None else gram
         beta = np.linalg.solve(G, ((weights * eta) @ X))
