@@ -392,3 +392,15 @@ def test_binary_logit_starts_at_the_first_irls_step(rng):
     want = np.linalg.solve(X.T @ (W[:, None] * X), X.T @ (W * z))
     start = model.start({"X": X, "y": y}, np.ones(400))["beta"]
     np.testing.assert_allclose(start, want, rtol=1e-12)
+
+
+def test_poisson_starts_at_the_first_irls_step(rng):
+    X = np.column_stack([np.ones(400), rng.normal(size=(400, 2))])
+    y = rng.poisson(np.exp(0.5 + 0.3 * X[:, 1])).astype(float)
+    offset = rng.uniform(-0.2, 0.2, 400)
+    model = lk.glm(y=y, X=X, family="poisson", offset=offset)._ctx.problem.model
+    mu0 = (y + y.mean()) / 2
+    z = np.log(mu0) - offset + (y - mu0) / mu0
+    want = np.linalg.solve(X.T @ (mu0[:, None] * X), X.T @ (mu0 * z))
+    start = model.start({"X": X, "y": y, "offset": offset}, np.ones(400))["beta"]
+    np.testing.assert_allclose(start, want, rtol=1e-12)

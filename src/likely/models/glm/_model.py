@@ -64,9 +64,16 @@ class GLMModel(AbstractIndexModel):
             # regresses on X with the caller's X' diag(w) X: IRLS's exact first step
             eta = eta + (y - mean) / (mean * (1.0 - mean))
         eta = eta - data.get("offset", 0.0)
-        # one weighted least-squares step from mu0, as IRLS starts (normal equations: X is tall)
-        G = weighted_gram(X, weights) if gram is None else gram
-        beta = np.linalg.solve(G, ((weights * eta) @ X))
+        if self.family.name in ("poisson", "negative_binomial") and self.link.name == "log":
+            # IRLS's first step, weights w mu0 and working response eta0 + (y - mu0) / mu0
+            # (NB2 with the Poisson variance: alpha is not known yet). Its own Gram costs a
+            # pass over X; from the unweighted fit of log mu0 Newton took one step more.
+            W0 = weights * mu
+            G, rhs = weighted_gram(X, W0, (W0 * (eta + (y - mu) / mu))[:, None])
+            beta = np.linalg.solve(G, rhs[:, 0])
+        else:  # one least-squares step from mu0 (normal equations: X is tall)
+            G = weighted_gram(X, weights) if gram is None else gram
+            beta = np.linalg.solve(G, ((weights * eta) @ X))
         trials = data.get("trials", 1.0)
         with np.errstate(all="ignore"):
             fitted = self.link.np_inverse(X @ beta + data.get("offset", 0.0)) * trials
