@@ -247,6 +247,15 @@ def test_bijectors_round_trip(constraint, value):
     if constraint.elementwise:
         jac = jax.jacfwd(lambda v: constraint.forward(v, value.shape))(jnp.asarray(u))
         assert np.allclose(np.diag(np.asarray(jac)), constraint.derivative(value), rtol=1e-12)
+    if constraint.has_np_forward:  # the numpy form equals jax's, also far out in u
+        far = np.concatenate([u, [-800.0, -30.0, 30.0, 800.0]])
+        with np.errstate(over="ignore"):
+            np.testing.assert_allclose(
+                constraint.np_forward(far),
+                np.asarray(constraint.forward(jnp.asarray(far), far.shape)),
+                rtol=1e-14,
+                atol=1e-300,
+            )
 
 
 def test_simplex_fit_reports_natural_probabilities():

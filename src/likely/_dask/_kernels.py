@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._engine.data import _PAD_LIMIT, bucket, pad_rows
+from .._engine.device import to_device
 from .._engine.errors import DataError, ModelError
 from .._engine.indexed import weighted_gram
 from .._engine.inference import AutodiffDerivatives
@@ -144,7 +145,7 @@ def _derivatives(job: KernelJob, data: Any, w: np.ndarray) -> tuple[Any, float]:
     custom = problem.model.derivatives(problem, data, w, job.fixed)
     if custom is not None:  # structured (index models): values are - total / sum(w)
         return custom, -float(w.sum())
-    jdata = jax.tree_util.tree_map(jnp.asarray, data)
+    jdata = jax.tree_util.tree_map(to_device, data)
     fixed = {k: jnp.asarray(v) for k, v in job.fixed.items()}
     return AutodiffDerivatives(problem, jdata, jnp.asarray(w), fixed, 1.0), -1.0
 
@@ -234,11 +235,11 @@ def _chunk_sums(
         _add(out, "expected", np.asarray(info, dtype=float))
     if "ll_natural" in want:
         nat = {k: jnp.asarray(v) for k, v in extra["values"].items()}
-        ll = np.asarray(model.logpdf(nat, jax.tree_util.tree_map(jnp.asarray, data)))
+        ll = np.asarray(model.logpdf(nat, jax.tree_util.tree_map(to_device, data)))
         _add(out, "ll_natural", float(np.sum(np.where(w > 0, w * ll, 0.0))))
     if "bad_start" in want:
         nat = {k: jnp.asarray(v) for k, v in extra["values"].items()}
-        ll = np.asarray(model.logpdf(nat, jax.tree_util.tree_map(jnp.asarray, data)))
+        ll = np.asarray(model.logpdf(nat, jax.tree_util.tree_map(to_device, data)))
         bad = ~np.isfinite(ll)
         if bad.any() and "first_bad" not in out:
             i = int(np.argmax(bad))

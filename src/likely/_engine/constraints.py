@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import jax.numpy as jnp
 import numpy as np
 from jax.nn import sigmoid
+
+
+def _np_sigmoid(u: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-u) without overflow, as jax.nn.sigmoid."""
+    from scipy.special import expit
+
+    return np.asarray(expit(u), dtype=float)
 
 
 class Constraint:
@@ -29,6 +37,12 @@ class Constraint:
         raise NotImplementedError
 
     def inverse(self, value: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    has_np_forward: ClassVar[bool] = False
+
+    def np_forward(self, u: np.ndarray) -> np.ndarray:
+        """`forward` in numpy, flat (elementwise constraints with `has_np_forward`)."""
         raise NotImplementedError
 
     def check(self, value: np.ndarray) -> str | None:
@@ -53,9 +67,13 @@ class Constraint:
 @dataclass(frozen=True, repr=False)
 class _Real(Constraint):
     name: str = "real"
+    has_np_forward: ClassVar[bool] = True
 
     def forward(self, u, shape):
         return u.reshape(shape)
+
+    def np_forward(self, u):
+        return np.array(u, dtype=float)
 
     def inverse(self, value):
         return np.asarray(value, dtype=float).ravel()
@@ -70,9 +88,14 @@ class _Real(Constraint):
 @dataclass(frozen=True, repr=False)
 class _Positive(Constraint):
     name: str = "positive"
+    has_np_forward: ClassVar[bool] = True
 
     def forward(self, u, shape):
         return jnp.exp(u).reshape(shape)
+
+    def np_forward(self, u):
+        with np.errstate(over="ignore"):
+            return np.exp(u)
 
     def inverse(self, value):
         with np.errstate(divide="ignore"):
@@ -94,9 +117,13 @@ class _Positive(Constraint):
 @dataclass(frozen=True, repr=False)
 class _UnitInterval(Constraint):
     name: str = "unit_interval"
+    has_np_forward: ClassVar[bool] = True
 
     def forward(self, u, shape):
         return sigmoid(u).reshape(shape)
+
+    def np_forward(self, u):
+        return _np_sigmoid(u)
 
     def inverse(self, value):
         v = np.asarray(value, dtype=float)
@@ -129,8 +156,14 @@ class GreaterThan(Constraint):
     def name(self) -> str:  # type: ignore[override]
         return f"greater_than({self.lower})"
 
+    has_np_forward: ClassVar[bool] = True
+
     def forward(self, u, shape):
         return (self.lower + jnp.exp(u)).reshape(shape)
+
+    def np_forward(self, u):
+        with np.errstate(over="ignore"):
+            return self.lower + np.exp(u)
 
     def inverse(self, value):
         with np.errstate(divide="ignore"):
@@ -160,8 +193,13 @@ class Interval(Constraint):
     def name(self) -> str:  # type: ignore[override]
         return f"interval({self.lower}, {self.upper})"
 
+    has_np_forward: ClassVar[bool] = True
+
     def forward(self, u, shape):
         return (self.lower + (self.upper - self.lower) * sigmoid(u)).reshape(shape)
+
+    def np_forward(self, u):
+        return self.lower + (self.upper - self.lower) * _np_sigmoid(u)
 
     def inverse(self, value):
         v = (np.asarray(value, dtype=float) - self.lower) / (self.upper - self.lower)

@@ -14,6 +14,7 @@ import numpy as np
 from . import inference
 from .censoring import Censored, CensoredModel, truncated
 from .data import as_weights, bucket, nrows, pad_rows, wsum
+from .device import to_device
 from .errors import ConvergenceWarning, DataError, InferenceWarning, ModelError
 from .model import AbstractModel, Layout, check_logpdf_shape, check_param_values, explain_bad_start
 from .problem import Problem
@@ -40,8 +41,8 @@ class Context:
         """Data padded to a bucketed row count and moved to JAX, once."""
         n = self.weights.shape[0]
         data, w = pad_rows(self.data, self.weights, bucket(n))
-        jdata = jax.tree_util.tree_map(jnp.asarray, data)
-        return jdata, jnp.asarray(w), {k: jnp.asarray(v) for k, v in self.fixed.items()}
+        jdata = jax.tree_util.tree_map(to_device, data)
+        return jdata, to_device(w), {k: to_device(v) for k, v in self.fixed.items()}
 
     def args(self) -> tuple[Any, ...]:
         d, w, f = self.device
@@ -212,7 +213,7 @@ def fit(
         solver = ctx.solve(layout.to_unconstrained(free), method=chosen, max_iter=max_iter, tol=tol)
     if solver.status == NOT_FINITE and solver.iterations == 0:
         raise explain_bad_start(model, {**free, **fixed_values}, prepared)
-    nat = layout.to_natural(jnp.asarray(solver.u))
+    nat = layout.to_natural_np(solver.u)
     values = {k: np.asarray(v) for k, v in nat.items()}
     values.update(fixed_values)
     if not solver.converged:
@@ -415,7 +416,7 @@ def _jacobian(problem: Problem, u: np.ndarray, values: dict) -> np.ndarray:
     if all(b.constraint.elementwise for b in blocks):
         diag = [np.ravel(b.constraint.derivative(values[b.name])) for b in blocks]
         return np.diag(np.concatenate(diag)) if diag else np.zeros((0, 0))
-    return np.asarray(inference.natural_jacobian(problem, jnp.asarray(u)))
+    return np.asarray(inference.natural_jacobian(problem, to_device(u)))
 
 
 def _u_labels(layout: Layout) -> list[str]:

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .data import bucket, pad_rows, wsum
+from .device import to_device
 from .model import AbstractModel
 from .problem import Problem
 
@@ -134,10 +135,10 @@ class IndexDerivatives:
         self.n = self.X.shape[0]
         rest = {k: v for k, v in data.items() if k != "X"}
         rest, padded_w = pad_rows(rest, weights, bucket(self.n)) if rest else (rest, weights)
-        self.rest = {k: jnp.asarray(v) for k, v in rest.items()}
+        self.rest = {k: to_device(v) for k, v in rest.items()}
         self.weights = weights
-        self.jweights = jnp.asarray(padded_w)
-        self.fixed = {k: jnp.asarray(v) for k, v in fixed.items()}
+        self.jweights = to_device(padded_w)
+        self.fixed = {k: to_device(v) for k, v in fixed.items()}
         self.scale = wsum(weights)
         block = next(b for b in problem.layout.blocks if b.name == model.coef)
         self.beta_slice = slice(block.offset, block.offset + block.size)
@@ -173,7 +174,7 @@ class IndexDerivatives:
         extra = self.jweights.shape[0] - self.n
         if extra:
             eta = np.concatenate([eta, np.repeat(eta[:1], extra, axis=0)])
-        return jnp.asarray(eta)
+        return to_device(eta)
 
     def _local(self, u: np.ndarray):
         eta = self._eta(u)

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .device import to_device
 from .problem import Problem
 
 COV_TYPES = ("observed", "expected", "robust")
@@ -42,16 +43,16 @@ class AutodiffDerivatives:
     def value_grad_hess(self, u: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         from .solvers import _vgh
 
-        f, g, H = _vgh(self.problem, jnp.asarray(u), self.args)
+        f, g, H = _vgh(self.problem, to_device(u), self.args)
         return float(f), np.asarray(g), np.asarray(H)
 
     def scores(self, u: np.ndarray) -> np.ndarray:
         data, weights, fixed, _ = self.args
-        return np.asarray(_scores(self.problem, jnp.asarray(u), data, weights, fixed))
+        return np.asarray(_scores(self.problem, to_device(u), data, weights, fixed))
 
     def loglik(self, u: np.ndarray) -> float:
         data, weights, fixed, _ = self.args
-        return float(_loglik(self.problem, jnp.asarray(u), data, weights, fixed))
+        return float(_loglik(self.problem, to_device(u), data, weights, fixed))
 
 
 @partial(jax.jit, static_argnums=(0,))
@@ -160,8 +161,8 @@ def covariance_u(
 
 def loglik_value_natural(problem: Problem, values, ctx) -> float:
     """Log-likelihood at natural values that may sit on a boundary (u would be infinite)."""
-    nat = {k: jnp.asarray(v) for k, v in values.items()}
-    data = jax.tree_util.tree_map(jnp.asarray, ctx.data)
+    nat = {k: to_device(v) for k, v in values.items()}
+    data = jax.tree_util.tree_map(to_device, ctx.data)
     ll = problem.model.logpdf(nat, data)
-    w = jnp.asarray(ctx.weights)
+    w = to_device(ctx.weights)
     return float(jnp.sum(jnp.where(w > 0, w * ll, 0.0)))

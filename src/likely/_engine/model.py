@@ -13,6 +13,7 @@ import numpy as np
 
 from .constraints import Constraint
 from .data import as_array, as_data_dict
+from .device import to_device
 from .errors import ModelError
 
 
@@ -218,6 +219,17 @@ class Layout:
             for b in self.blocks
         }
 
+    def to_natural_np(self, u: np.ndarray) -> dict[str, np.ndarray]:
+        """`to_natural` in numpy where every block's constraint has a numpy form (no jax
+        dispatch: eager jax operations compile a program per new shape)."""
+        u = np.asarray(u, dtype=float)
+        if not all(b.constraint.has_np_forward for b in self.blocks):
+            return {k: np.asarray(v) for k, v in self.to_natural(to_device(u)).items()}
+        return {
+            b.name: b.constraint.np_forward(u[b.offset : b.offset + b.size]).reshape(b.shape)
+            for b in self.blocks
+        }
+
     def natural_flat(self, u: jnp.ndarray) -> jnp.ndarray:
         nat = self.to_natural(u)
         return jnp.concatenate([jnp.ravel(nat[b.name]) for b in self.blocks])
@@ -265,7 +277,7 @@ def check_logpdf_shape(model: AbstractModel, values: Mapping[str, Any], data: An
 
     n = nrows(data)
     try:
-        out = jax.eval_shape(model.logpdf, {k: jnp.asarray(v) for k, v in values.items()}, data)
+        out = jax.eval_shape(model.logpdf, {k: to_device(v) for k, v in values.items()}, data)
     except Exception as e:  # user code: say where it failed
         raise ModelError(f"{model.name}.logpdf failed at the start values: {e}") from e
     if getattr(out, "shape", None) != (n,):

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._engine.batch import natural_many
+from .._engine.device import to_device
 from .._engine.problem import Problem
 from .._engine.solvers import CONVERGED
 from ._newton import inverse_pd, solve_one
@@ -331,7 +332,7 @@ def _solve(batch: Batch, u0, fixed, mask, max_iter: int, lanes: int) -> Lanes:
     count, p = u0.shape
     m = np.ones(p) if mask is None else np.asarray(mask, dtype=float)
     program = _program(batch.problem, _axes_key(batch.axes), batch.w_batched, max_iter)
-    data = jax.tree_util.tree_map(jnp.asarray, pad_lanes(batch.data, batch.axes, lanes))
+    data = jax.tree_util.tree_map(to_device, pad_lanes(batch.data, batch.axes, lanes))
     weights = pad_lanes(batch.weights, 0, lanes) if batch.w_batched else batch.weights
     out = program(
         jnp.asarray(pad_lanes(u0, 0, lanes), dtype=jnp.float64),
