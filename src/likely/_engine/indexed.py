@@ -181,7 +181,7 @@ class IndexDerivatives:
         return eta, _local_derivatives(
             self.problem,
             self._padded(eta),
-            jnp.asarray(u),
+            to_device(u),
             self.rest,
             self.jweights,
             self.fixed,
@@ -225,9 +225,7 @@ class IndexDerivatives:
             H[np.ix_(self.extra_index, self.extra_index)] = D
         value = total
         if self.problem.prior:
-            pv, pg, pH = (
-                np.asarray(a) for a in _prior_vgh(self.problem, jnp.asarray(u), self.fixed)
-            )
+            pv, pg, pH = (np.asarray(a) for a in _prior_vgh(self.problem, to_device(u), self.fixed))
             value, g, H = value + float(pv), g + pg, H + pH
         s = self.scale
         return -value / s, -g / s, -H / s
@@ -239,7 +237,7 @@ class IndexDerivatives:
             for a in _per_obs_scores(
                 self.problem,
                 self._padded(eta),
-                jnp.asarray(u),
+                to_device(u),
                 self.rest,
                 self.fixed,
                 self.extra_tuple,

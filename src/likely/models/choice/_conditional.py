@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._engine.constraints import real
+from ..._engine.device import to_device
 from ..._engine.model import AbstractModel
 from ..._engine.problem import Problem
 
@@ -168,7 +169,7 @@ class ConditionalLogitDerivatives:
         H[bs, bs] = -info
         value = total
         if self.problem.prior:
-            pv, pg, pH = (np.asarray(a) for a in _prior_vgh(self.problem, jnp.asarray(u)))
+            pv, pg, pH = (np.asarray(a) for a in _prior_vgh(self.problem, to_device(u)))
             value, g, H = value + float(pv), g + pg, H + pH
         s = self.scale
         return -value / s, -g / s, -H / s

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
+from ..._engine.device import to_device
 from ..._engine.problem import Problem
 
 _CHUNK_ELEMENTS = 1 << 17  # people x draws x situations per chunk (intermediates fit in cache)
@@ -306,7 +307,7 @@ class MixedDerivatives:
         self.last_exact = False
 
     def _theta(self, u: np.ndarray):
-        ju = jnp.asarray(u)
+        ju = to_device(u)
         return self.spec.theta(ju[: self.spec.n_coef], ju[self.spec.n_coef :])
 
     def _to_u(self, g, H) -> tuple[np.ndarray, np.ndarray]:

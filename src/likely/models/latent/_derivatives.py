@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._engine.data import nrows, pad_rows
+from ..._engine.device import to_device
 from ..._engine.problem import Problem
 from ..._engine.solvers import value_grad_hess
 
@@ -64,7 +65,7 @@ class RowChunks:
         self.fixed = {k: jnp.asarray(v) for k, v in fixed.items()}
 
     def value_grad_hess(self, u: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        uj = jnp.asarray(u)
+        uj = to_device(u)
         f, g, H = 0.0, 0.0, 0.0
         for d, w in self.chunks:
             fc, gc, Hc = _chunk_vgh(self.problem, uj, d, w, self.fixed, self.scale)
@@ -77,12 +78,12 @@ class RowChunks:
         return float(f), np.asarray(g), np.asarray(H)
 
     def scores(self, u: np.ndarray) -> np.ndarray:
-        uj = jnp.asarray(u)
+        uj = to_device(u)
         parts = [np.asarray(_chunk_scores(self.problem, uj, d, self.fixed)) for d, _ in self.chunks]
         return np.concatenate(parts)[: self.n]
 
     def loglik(self, u: np.ndarray) -> float:
-        uj = jnp.asarray(u)
+        uj = to_device(u)
         return float(sum(_chunk_loglik(self.problem, uj, d, w, self.fixed) for d, w in self.chunks))
 
 

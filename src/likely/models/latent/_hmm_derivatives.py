@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..._engine.device import to_device
 from ..._engine.problem import Problem
 
 
@@ -120,7 +121,7 @@ class HMMDerivatives:
     def value_grad_hess(self, u: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         f, g, H = _vgh(
             self.problem,
-            jnp.asarray(u),
+            to_device(u),
             self.x,
             self.valid,
             self.weights,
@@ -131,9 +132,9 @@ class HMMDerivatives:
         return float(f), np.asarray(g), np.asarray(H)
 
     def scores(self, u: np.ndarray) -> np.ndarray:
-        return np.asarray(_scores(self.problem, jnp.asarray(u), self.x, self.valid, self.fixed))
+        return np.asarray(_scores(self.problem, to_device(u), self.x, self.valid, self.fixed))
 
     def loglik(self, u: np.ndarray) -> float:
         return float(
-            _loglik(self.problem, jnp.asarray(u), self.x, self.valid, self.weights, self.fixed)
+            _loglik(self.problem, to_device(u), self.x, self.valid, self.weights, self.fixed)
         )
