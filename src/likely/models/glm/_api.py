@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import jax.numpy as jnp
 import numpy as np
@@ -216,22 +216,30 @@ def glm(
     # the fit shows its signs: fitted probabilities at 0 or 1, a fit that did not converge,
     # or any warning. The MLE exists otherwise, and the check costs 1.5-2 Gram matrices.
     separable = prior is None and fam_obj is not None and fam_obj.name == "binomial"
-    if prior is None:  # a prior identifies collinear or separated coefficients (MAP exists)
-        gram = _check_design(Xa, w, cols)
-        if separable:
-            _check_constant_response(ya, design.trials)
-        if fam_obj is not None and fam_obj.name in ("poisson", "negative_binomial"):
-            if not np.any(ya):
-                raise DataError(
-                    f"every {fam_obj.name} count is 0: the MLE of the mean is 0, on the boundary "
-                    "(the intercept runs to -infinity), so the fit does not exist"
-                )
-
     data_dict: dict[str, np.ndarray] = {"X": Xa, "y": ya}
     if design.offset is not None:
         data_dict["offset"] = design.offset
     if design.trials is not None:
         data_dict["trials"] = design.trials
+    start_rhs = None
+    if prior is None:  # a prior identifies collinear or separated coefficients (MAP exists)
+        counts = fam_obj is not None and fam_obj.name in ("poisson", "negative_binomial")
+        # the rank check on X' diag(W0) X when IRLS's first step has row weights W0 > 0 (the
+        # same null space as X' diag(w) X): one pass over X serves both
+        system = None
+        if isinstance(model, GLMModel) and not (counts and not np.any(ya)):
+            system = model.irls_system(data_dict, w)
+        if system is None:
+            gram = _check_design(Xa, w, cols)
+        else:
+            gram, start_rhs = _check_design(Xa, system[0], cols, system[1])
+        if separable:
+            _check_constant_response(ya, design.trials)
+        if counts and not np.any(ya):
+            raise DataError(
+                f"every {fam_obj.name} count is 0: the MLE of the mean is 0, on the boundary "
+                "(the intercept runs to -infinity), so the fit does not exist"
+            )
     const = None if fam_obj is None else loglik_constant(fam_obj, ya, data_dict)
     if const is not None:
         data_dict[CONSTANT] = const
@@ -246,7 +254,7 @@ def glm(
         free = set(model.param_spec) - set(fixed or {})
         closed = model.link.name == "identity" and fam_obj.name in ("gaussian", "laplace")
         if not free <= set(init or {}) and not (closed and method == "auto" and not fixed):
-            init = {**model.start(data_dict, w, gram=gram), **(init or {})}
+            init = {**model.start(data_dict, w, gram=gram, rhs=start_rhs), **(init or {})}
             init = {k: v for k, v in init.items() if k not in (fixed or {})}
     engine_cov = {"nonrobust": "observed", "HC0": "robust"}.get(cov_type, cov_type)
     if engine_cov in ("HC1", "HC2", "HC3", "cluster"):
@@ -318,11 +326,18 @@ def _check_response(fam: Family, y: np.ndarray, design: Any) -> None:
         )
 
 
-def _check_design(X: np.ndarray, w: np.ndarray, cols: tuple[str, ...]) -> np.ndarray:
-    """Raise on all-zero or collinear columns; return X' diag(w) X."""
-    G = weighted_gram(X, w)
-    check_gram(G, cols)
-    return G
+@overload
+def _check_design(X: np.ndarray, w: np.ndarray, cols: tuple[str, ...]) -> np.ndarray: ...
+@overload
+def _check_design(
+    X: np.ndarray, w: np.ndarray, cols: tuple[str, ...], v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]: ...
+def _check_design(X, w, cols, v=None):
+    """Raise on all-zero or collinear columns; return X' diag(w) X (and X' v, in the same
+    pass, when v is given). Any w > 0 on the rows with weight gives the same answer."""
+    out = weighted_gram(X, w) if v is None else weighted_gram(X, w, v[:, None])
+    check_gram(out if v is None else out[0], cols)
+    return out if v is None else (out[0], out[1][:, 0])
 
 
 def check_gram(G: np.ndarray, cols: tuple[str, ...]) -> None:

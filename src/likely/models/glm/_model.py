@@ -49,9 +49,23 @@ class GLMModel(AbstractIndexModel):
     def init(self, data, weights):
         return self.start(data, weights)
 
-    def start(self, data, weights, gram=None):
-        """One weighted least-squares step from mu0, as IRLS starts; `gram` = X' diag(w) X
-        when the caller has it already (lk.glm's rank check computes it)."""
+    def irls_system(self, data, weights):
+        """(W0, W0 z): IRLS's first-step row weights and weighted working response, where
+        they differ from row to row (Poisson and NB2, log link: W0 = w mu0, z = eta0 +
+        (y - mu0) / mu0, NB2 with the Poisson variance as alpha is not known yet); else None.
+        """
+        if self.family.name not in ("poisson", "negative_binomial") or self.link.name != "log":
+            return None
+        y = data["y"]
+        mu = np.asarray(self.family.start_mu(y, data), dtype=float)
+        z = np.log(mu) - data.get("offset", 0.0) + (y - mu) / mu
+        W0 = weights * mu
+        return W0, W0 * z
+
+    def start(self, data, weights, gram=None, rhs=None):
+        """IRLS's first step from mu0. `gram` is X' diag(w) X, or X' diag(W0) X with `rhs`
+        = X' W0 z when the family's first step has its own row weights (`irls_system`),
+        when the caller has them already (lk.glm's rank check computes them)."""
         X, y = data["X"], data["y"]
         mu = np.asarray(self.family.start_mu(y, data), dtype=float)
         mean = mu / data["trials"] if "trials" in data else mu
@@ -64,13 +78,12 @@ class GLMModel(AbstractIndexModel):
             # regresses on X with the caller's X' diag(w) X: IRLS's exact first step
             eta = eta + (y - mean) / (mean * (1.0 - mean))
         eta = eta - data.get("offset", 0.0)
-        if self.family.name in ("poisson", "negative_binomial") and self.link.name == "log":
-            # IRLS's first step, weights w mu0 and working response eta0 + (y - mu0) / mu0
-            # (NB2 with the Poisson variance: alpha is not known yet). Its own Gram costs a
-            # pass over X; from the unweighted fit of log mu0 Newton took one step more.
-            W0 = weights * mu
-            G, rhs = weighted_gram(X, W0, (W0 * (eta + (y - mu) / mu))[:, None])
-            beta = np.linalg.solve(G, rhs[:, 0])
+        system = self.irls_system(data, weights)
+        if system is not None:  # from the unweighted fit of log mu0 Newton took a step more
+            if gram is None or rhs is None:
+                gram, xv = weighted_gram(X, system[0], system[1][:, None])
+                rhs = xv[:, 0]
+            beta = np.linalg.solve(gram, rhs)
         else:  # one least-squares step from mu0 (normal equations: X is tall)
             G = weighted_gram(X, weights) if gram is None else gram
             beta = np.linalg.solve(G, ((weights * eta) @ X))
