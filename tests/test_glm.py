@@ -404,3 +404,31 @@ def test_poisson_starts_at_the_first_irls_step(rng):
     want = np.linalg.solve(X.T @ (mu0[:, None] * X), X.T @ (mu0 * z))
     start = model.start({"X": X, "y": y, "offset": offset}, np.ones(400))["beta"]
     np.testing.assert_allclose(start, want, rtol=1e-12)
+
+
+def test_a_reused_hessian_block_gives_the_exact_standard_errors(monkeypatch):
+    """Newton's last evaluation reuses X' diag(c) X when no row's curvature moved by more
+    than GRAM_REUSE of itself (a Poisson fit's last step, of order 1e-9 here): the standard
+    errors equal those of the exact Hessian at the estimate to that accuracy."""
+    from likely._engine import indexed
+
+    reused = []
+    original = indexed.IndexDerivatives._unchanged_gram
+
+    def spy(self, c):
+        out = original(self, c)
+        reused.append(out is not None)
+        return out
+
+    monkeypatch.setattr(indexed.IndexDerivatives, "_unchanged_gram", spy)
+    rng = np.random.default_rng(0)
+    X = np.column_stack([np.ones(100_000), rng.normal(size=(100_000, 4))])
+    y = rng.poisson(np.exp(0.3 + X[:, 1:] @ [0.4, -0.3, 0.2, 0.5])).astype(float)
+    fit = lk.glm(y=y, X=X, family="poisson")
+    assert reused[-1] and not any(reused[:-1])  # only the confirming evaluation
+    ctx = fit._ctx
+    fresh = indexed.IndexDerivatives(ctx.problem, ctx.data, ctx.weights, ctx.fixed)
+    H = fresh.value_grad_hess(fit._u)[2] * ctx.scale
+    exact = np.sqrt(np.diag(np.linalg.inv(H)))
+    np.testing.assert_allclose(fit.se.to_numpy(), exact, rtol=indexed.GRAM_REUSE)
+    assert not np.array_equal(fit.se.to_numpy(), exact)  # the reused block, not a recompute
