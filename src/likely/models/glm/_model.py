@@ -78,9 +78,9 @@ class GLMModel(AbstractIndexModel):
             # regresses on X with the caller's X' diag(w) X: IRLS's exact first step
             eta = eta + (y - mean) / (mean * (1.0 - mean))
         eta = eta - data.get("offset", 0.0)
-        system = self.irls_system(data, weights)
-        if system is not None:  # from the unweighted fit of log mu0 Newton took a step more
-            if gram is None or rhs is None:
+        system = None if rhs is not None else self.irls_system(data, weights)
+        if rhs is not None or system is not None:  # Newton took a step more from log mu0's fit
+            if system is not None:
                 gram, xv = weighted_gram(X, system[0], system[1][:, None])
                 rhs = xv[:, 0]
             beta = np.linalg.solve(gram, rhs)
