@@ -579,3 +579,13 @@ def test_replicate_and_boot_conf_int_checks(poisson_study):
         boot.conf_int(method="normal")
     assert "Bootstrap (nonparametric)" in repr(boot)
     assert "Study of Poisson" in repr(poisson_study)
+
+
+def test_a_large_mean_beside_a_small_sd_takes_the_closed_form():
+    """mu = 1e6 with sigma = 1e-3: the real coordinate mu lies far beyond the edge that marks
+    constrained coordinates running off, and must not send replicates to Newton."""
+    sim = lk.study(lk.Normal(), truth={"mu": 1e6, "sigma": 1e-3}, n=30, reps=300, key=2)
+    table = sim.table().set_index("param")
+    assert (table["failed"] == 0).all() and (table["boundary"] == 0).all()
+    assert abs(table.loc["mu", "bias"]) < 4 * table.loc["mu", "bias_mcse"]
+    assert np.all(np.abs(table["coverage_wald"] - 0.95) < 0.05)

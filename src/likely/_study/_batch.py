@@ -168,7 +168,7 @@ def fit_lanes(
         jac = np.column_stack([b.constraint.derivative(est[b.name]) for b in problem.layout.blocks])
         total = np.asarray(batch.weights, dtype=float).reshape(-1)
         info = total[:, None, None] * info1 * jac[:, :, None] * jac[:, None, :]
-        ok = np.all(np.isfinite(u), axis=1) & np.all(np.abs(u) < EDGE, axis=1)
+        ok = ~on_boundary(problem, u)  # finite, and constrained coordinates inside EDGE
         ok &= np.all(np.isfinite(info), axis=(1, 2))
         cov = _spd_inverse(np.where(ok[:, None, None], info, np.nan))
         ok &= np.all(np.isfinite(cov), axis=(1, 2))
