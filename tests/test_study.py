@@ -589,3 +589,20 @@ def test_a_large_mean_beside_a_small_sd_takes_the_closed_form():
     assert (table["failed"] == 0).all() and (table["boundary"] == 0).all()
     assert abs(table.loc["mu", "bias"]) < 4 * table.loc["mu", "bias_mcse"]
     assert np.all(np.abs(table["coverage_wald"] - 0.95) < 0.05)
+
+
+def test_start_values_clip_only_constrained_coordinates(rng):
+    from likely._engine.model import Layout
+    from likely._engine.problem import Problem
+    from likely._study import _batch as B
+
+    model = lk.Normal()
+    truth = {"mu": np.asarray(1e6), "sigma": np.asarray(1e-3)}
+    x = rng.normal(1e6, 1e-3, size=(8, 30))
+    x[3] = 1e6  # no spread: sigma = 0, log sigma = -inf, which starts at -EDGE
+    layout = Layout.build(model.param_spec, truth, model)
+    batch = B.Batch(Problem(model, layout, ()), x, 0, np.ones(30), False).reduced()
+    u0 = np.tile(layout.to_unconstrained(truth), (8, 1))
+    start = B.start_values(batch, u0, {})
+    np.testing.assert_allclose(start[:, 0], x.mean(axis=1), rtol=1e-12)  # mu kept, not 20
+    assert start[3, 1] == -B.EDGE

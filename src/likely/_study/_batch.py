@@ -133,7 +133,9 @@ def start_values(batch: Batch, u0: np.ndarray, fixed: dict) -> np.ndarray:
     est = _estimates(batch, fixed)
     if est is None:
         return u0
-    u = np.clip(_to_u(batch.problem, est), -EDGE, EDGE)
+    u = _to_u(batch.problem, est)
+    cols = _constrained(batch.problem)  # real coordinates keep their value (a mean of 1e6)
+    u[:, cols] = np.clip(u[:, cols], -EDGE, EDGE)
     return np.where(np.isfinite(u), u, u0)
 
 
@@ -168,7 +170,7 @@ def fit_lanes(
         jac = np.column_stack([b.constraint.derivative(est[b.name]) for b in problem.layout.blocks])
         total = np.asarray(batch.weights, dtype=float).reshape(-1)
         info = total[:, None, None] * info1 * jac[:, :, None] * jac[:, None, :]
-        ok = ~on_boundary(problem, u)  # finite, and constrained coordinates inside EDGE
+        ok = ~on_boundary(problem, u) & np.all(np.isfinite(u), axis=1)
         ok &= np.all(np.isfinite(info), axis=(1, 2))
         cov = _spd_inverse(np.where(ok[:, None, None], info, np.nan))
         ok &= np.all(np.isfinite(cov), axis=(1, 2))
@@ -354,14 +356,19 @@ def natural(problem: Problem, u: np.ndarray, lanes: int = 0) -> tuple[np.ndarray
     return np.asarray(nat)[:count], np.asarray(jac)[:count]
 
 
-def on_boundary(problem: Problem, u: np.ndarray) -> np.ndarray:
-    """Lanes with a constrained coordinate beyond EDGE (the estimate is at an edge)."""
-    cols = [
+def _constrained(problem: Problem) -> list[int]:
+    """The coordinates of u that belong to constrained (not real) parameters."""
+    return [
         i
         for b in problem.layout.blocks
         if b.constraint.name != "real"
         for i in range(b.offset, b.offset + b.size)
     ]
+
+
+def on_boundary(problem: Problem, u: np.ndarray) -> np.ndarray:
+    """Lanes with a constrained coordinate beyond EDGE (the estimate is at an edge)."""
+    cols = _constrained(problem)
     if not cols:
         return np.zeros(u.shape[0], dtype=bool)
     return np.any(np.abs(u[:, cols]) > EDGE, axis=1) | ~np.all(np.isfinite(u), axis=1)
