@@ -455,3 +455,20 @@ def test_covariance_from_the_eigen_decomposition_is_the_inverse():
     assert note is None
     np.testing.assert_allclose(cov @ info, np.eye(6), atol=1e-10)
     np.testing.assert_allclose(cov, np.linalg.inv(info), rtol=1e-10)
+
+
+@pytest.mark.parametrize("r", [0.3, -0.7, 0.0, 0.999, -1.0 + 1e-9, -1.0])
+def test_two_by_two_eigen_decomposition_in_closed_form(r):
+    from likely._engine.inference import _eigh_correlation, covariance_u
+
+    C = np.array([[1.0, r], [r, 1.0]])
+    eig, vec = _eigh_correlation(C)
+    np.testing.assert_allclose(eig, np.linalg.eigvalsh(C), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(vec @ np.diag(eig) @ vec.T, C, atol=1e-15)
+    info = C * np.outer([2.0, 0.5], [2.0, 0.5])
+    cov, note = covariance_u(info, ["a", "b"])
+    if abs(r) < 1.0:  # 1 - |r| = 1e-9 is still far above the 1e-12 singularity threshold
+        assert note is None
+        np.testing.assert_allclose(cov @ info, np.eye(2), atol=1e-6 if abs(r) > 0.999 else 1e-12)
+    else:
+        assert note is not None and "singular" in note

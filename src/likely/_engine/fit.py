@@ -374,7 +374,7 @@ def _finish(ctx: Context, values: dict, solver: SolverResult, method: str, cov_t
             warnings.warn(f"{problem.model.name}: {note}", InferenceWarning, stacklevel=3)
         known = _loglik_without_a_pass(ctx, values, solver, method)
         ll = ctx.derivatives.loglik(u) if known is None else known
-    grad_norm = float(np.max(np.abs(solver.grad))) if solver.grad.size else 0.0
+    grad_norm = max((abs(g) for g in solver.grad.tolist()), default=0.0)
     return Fit(
         model=problem.model,
         values={k: np.asarray(values[k]) for k in problem.model.param_spec},

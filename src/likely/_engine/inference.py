@@ -92,7 +92,7 @@ def _decompose(
         ), None
     d = 1.0 / np.sqrt(diag)
     dd = d[:, None] * d
-    eig, vec = np.linalg.eigh(sym * dd)
+    eig, vec = _eigh_correlation(sym * dd)
     top = max(abs(float(eig[0])), abs(float(eig[-1])), 1e-300)  # eigh sorts ascending
     if eig[0] > 1e-12 * top:
         return None, (eig, vec, dd)
@@ -114,6 +114,26 @@ def _decompose(
         "(the fit stopped short of it, e.g. at max_iter, or sits at a saddle point); standard "
         "errors are undefined there"
     ), None
+
+
+_HALF_SQRT2 = 0.5 * 2.0**0.5
+
+
+def _eigh_correlation(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (ascending) and eigenvectors of a correlation matrix (unit diagonal): in
+    closed form for 1 x 1 and 2 x 2 (1 -/+ |r|, vectors (1, -/+1)/sqrt 2), the common cases
+    of a distribution fit, where LAPACK's call costs more than the arithmetic; else eigh."""
+    p = C.shape[0]
+    if p == 1:
+        return np.ones(1), np.ones((1, 1))
+    if p == 2:
+        r = float(C[0, 1])
+        h = _HALF_SQRT2
+        minus, plus = np.array([h, -h]), np.array([h, h])
+        if r >= 0:
+            return np.array([1.0 - r, 1.0 + r]), np.column_stack([minus, plus])
+        return np.array([1.0 + r, 1.0 - r]), np.column_stack([plus, minus])
+    return np.linalg.eigh(C)
 
 
 def collinear_columns(G: np.ndarray, d: np.ndarray, labels, rtol: float = 1e-10) -> list[str]:
