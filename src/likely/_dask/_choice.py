@@ -44,6 +44,7 @@ from ..models.choice._data import (
     _show,
     _sort_key,
     build_choice_data,
+    check_finite_design,
     check_grams,
 )
 from ..models.choice._fitting import _warn_running_off, per_case, reference_logliks, resolve_cov
@@ -51,7 +52,7 @@ from ..models.choice._result import ChoiceFit, ChoiceInfo, ChoiceSummary, refere
 from . import is_dask
 from ._cluster import Cluster
 from ._fit import check_method, estimate
-from ._glm import _STATEFUL, _is_categorical, _template
+from ._glm import _STATEFUL, _column_name, _is_categorical, _template
 from ._partitions import align
 from ._prepare import Part
 from ._progress import Options
@@ -245,19 +246,6 @@ def refuse(what: str) -> ModelError:
     )
 
 
-def _column_name(value: Any, what: str, columns: list[str]) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ModelError(
-            f"on a Dask DataFrame, {what}= must name a column of the data "
-            f"(got a {type(value).__name__})"
-        )
-    if value not in columns:
-        raise DataError(f"{what} column {value!r} is not in the data; columns are {columns}")
-    return value
-
-
 # --------------------------------------------------------------------------- setup
 
 
@@ -303,13 +291,7 @@ class ChoicePreparer:
         except Exception as e:
             raise DataError(f"cannot build the design: {e}") from e
         X = rhs.to_numpy(dtype=float)[:, list(self.keep)]
-        bad = ~np.isfinite(X)
-        if bad.any():
-            i, j = (int(v) for v in np.argwhere(bad)[0])
-            raise DataError(
-                f"design column {self.columns[j]!r} is not finite at row {i} (case "
-                f"{_show(g[i])}): {X[i, j]}"
-            )
+        check_finite_design(X, self.columns, g)
         cd = build_choice_data(
             None,
             df,

@@ -96,12 +96,7 @@ def _decompose(
     top = max(abs(float(eig[0])), abs(float(eig[-1])), 1e-300)  # eigh sorts ascending
     if eig[0] > 1e-12 * top:
         return None, (eig, vec, dd)
-    bad = eig <= 1e-12 * top
-    involved: set[str] = set()
-    for k in np.flatnonzero(bad):
-        v = np.abs(vec[:, k])
-        involved.update(labels[i] for i in np.flatnonzero(v > 0.1 * v.max()))
-    names = ", ".join(sorted(involved))
+    names = ", ".join(sorted(_near_null_labels(eig, vec, eig <= 1e-12 * top, labels)))
     if np.all(eig > -1e-8 * top):
         return (
             f"the information matrix is singular (smallest scaled eigenvalue {eig.min():.3g}); "
@@ -141,9 +136,15 @@ def collinear_columns(G: np.ndarray, d: np.ndarray, labels, rtol: float = 1e-10)
     diagonal's square roots d to correlation form): each eigenvector with an eigenvalue at most
     `rtol` times the largest names the columns that carry at least a tenth of its largest
     entry. Empty when the columns are linearly independent."""
-    eig, vec = np.linalg.eigh(G / np.outer(d, d))
+    eig, vec = _eigh_correlation(G / np.outer(d, d))
+    return _near_null_labels(eig, vec, eig <= rtol * eig.max(), labels)
+
+
+def _near_null_labels(eig: np.ndarray, vec: np.ndarray, bad: np.ndarray, labels) -> list[str]:
+    """The labels that carry at least a tenth of the largest entry of an eigenvector flagged
+    in `bad` (near-null directions), each once, in order of appearance."""
     involved: list[str] = []
-    for k in np.flatnonzero(eig <= rtol * eig.max()):
+    for k in np.flatnonzero(bad):
         v = np.abs(vec[:, k])
         involved += [
             labels[j] for j in np.flatnonzero(v > 0.1 * v.max()) if labels[j] not in involved

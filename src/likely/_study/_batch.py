@@ -131,10 +131,14 @@ def start_values(batch: Batch, u0: np.ndarray, fixed: dict) -> np.ndarray:
     """Start values: the closed-form MLE of each replicate where its family has one (reduced
     to sufficient statistics, nothing fixed, no prior), else u0."""
     est = _estimates(batch, fixed)
-    if est is None:
-        return u0
-    u = _to_u(batch.problem, est)
-    cols = _constrained(batch.problem)  # real coordinates keep their value (a mean of 1e6)
+    return u0 if est is None else _start_from(batch.problem, _to_u(batch.problem, est), u0)
+
+
+def _start_from(problem: Problem, u: np.ndarray, u0: np.ndarray) -> np.ndarray:
+    """Closed-form u with constrained coordinates clipped to EDGE (real ones keep their
+    value: a mean of 1e6), u0 where it is not finite."""
+    u = u.copy()
+    cols = _constrained(problem)
     u[:, cols] = np.clip(u[:, cols], -EDGE, EDGE)
     return np.where(np.isfinite(u), u, u0)
 
@@ -187,7 +191,7 @@ def fit_lanes(
         se=se,
     )
     if not ok.all():  # the rest by Newton, from the closed form where it is finite
-        rest = solve(batch, start_values(batch, u0, fixed), fixed, max_iter=max_iter, lanes=lanes)
+        rest = solve(batch, _start_from(problem, u, u0), fixed, max_iter=max_iter, lanes=lanes)
         out = Lanes(*(np.where(_expand(ok, a), a, b) for a, b in zip(_fields(out), _fields(rest))))
     if transform is None:
         return out

@@ -167,12 +167,17 @@ def _design(
                 )
     if not columns:
         raise ModelError("the utility has no terms: add attributes (the intercept cancels out)")
-    bad = ~np.isfinite(Xa)
+    check_finite_design(Xa, columns, group_values)
+    return Xa, ya, tuple(columns), model_spec
+
+
+def check_finite_design(X: np.ndarray, columns: Any, group_values: Any = None) -> None:
+    """Raise on the first NaN or infinite entry of a design, naming its column, row and case."""
+    bad = ~np.isfinite(X)
     if bad.any():
         i, j = (int(v) for v in np.argwhere(bad)[0])
         case = f" (case {_show(group_values[i])})" if group_values is not None else ""
-        raise DataError(f"design column {columns[j]!r} is not finite at row {i}{case}: {Xa[i, j]}")
-    return Xa, ya, tuple(columns), model_spec
+        raise DataError(f"design column {columns[j]!r} is not finite at row {i}{case}: {X[i, j]}")
 
 
 def _is_known_name(name: str) -> bool:

@@ -224,10 +224,11 @@ def glm(
     start_rhs = None
     if prior is None:  # a prior identifies collinear or separated coefficients (MAP exists)
         counts = fam_obj is not None and fam_obj.name in ("poisson", "negative_binomial")
+        all_zero = counts and not np.any(ya)
         # the rank check on X' diag(W0) X when IRLS's first step has row weights W0 > 0 (the
         # same null space as X' diag(w) X): one pass over X serves both
         system = None
-        if isinstance(model, GLMModel) and not (counts and not np.any(ya)):
+        if isinstance(model, GLMModel) and not all_zero:
             system = model.irls_system(data_dict, w)
         if system is None:
             gram = _check_design(Xa, w, cols)
@@ -235,7 +236,7 @@ def glm(
             gram, start_rhs = _check_design(Xa, system[0], cols, system[1])
         if separable:
             _check_constant_response(ya, design.trials)
-        if counts and not np.any(ya):
+        if all_zero:
             raise DataError(
                 f"every {fam_obj.name} count is 0: the MLE of the mean is 0, on the boundary "
                 "(the intercept runs to -infinity), so the fit does not exist"

@@ -67,36 +67,38 @@ class GLMModel(AbstractIndexModel):
         = X' W0 z when the family's first step has its own row weights (`irls_system`),
         when the caller has them already (lk.glm's rank check computes them)."""
         X, y = data["X"], data["y"]
+        if rhs is None and (system := self.irls_system(data, weights)) is not None:
+            gram, xv = weighted_gram(X, system[0], system[1][:, None])
+            rhs = xv[:, 0]
+        if rhs is not None:  # Newton took a step more from the least-squares fit of log mu0
+            beta = np.linalg.solve(gram, rhs)
+        else:  # one least-squares step from mu0 (normal equations: X is tall)
+            G = weighted_gram(X, weights) if gram is None else gram
+            beta = np.linalg.solve(G, ((weights * self._start_response(data)) @ X))
+        trials = data.get("trials", 1.0)
+        with np.errstate(all="ignore"):
+            fitted = self.link.np_inverse(X @ beta + data.get("offset", 0.0)) * trials
+        if not np.all(np.isfinite(fitted)) or (self.family.name == "gamma" and np.any(fitted <= 0)):
+            beta = np.zeros(X.shape[1])
+            beta_eta = float(np.average(self._start_response(data), weights=weights))
+            if "Intercept" in self.columns:
+                beta[self.columns.index("Intercept")] = beta_eta
+            fitted = self.link.np_inverse(X @ beta + data.get("offset", 0.0)) * trials
+        return {"beta": beta, **self.family.extra_init(y, fitted, data)}
+
+    def _start_response(self, data):
+        """The response of the least-squares start: eta0 = link(mu0) less the offset, or for a
+        binary logit IRLS's working response (its weight mu0 (1 - mu0) = 3/16 is the same in
+        every row, so the caller's X' diag(w) X serves: IRLS's exact first step)."""
+        y = data["y"]
         mu = np.asarray(self.family.start_mu(y, data), dtype=float)
         mean = mu / data["trials"] if "trials" in data else mu
         with np.errstate(all="ignore"):
             eta = self.link.np_link(mean)
         eta = np.where(np.isfinite(eta), eta, 0.0)
         if self.family.name == "binomial" and self.link.name == "logit" and "trials" not in data:
-            # a binary y: mu0 is 1/4 or 3/4, so the IRLS weight mu0 (1 - mu0) is the same
-            # in every row and the working response z = eta0 + (y - mu0) / (mu0 (1 - mu0))
-            # regresses on X with the caller's X' diag(w) X: IRLS's exact first step
             eta = eta + (y - mean) / (mean * (1.0 - mean))
-        eta = eta - data.get("offset", 0.0)
-        system = None if rhs is not None else self.irls_system(data, weights)
-        if rhs is not None or system is not None:  # Newton took a step more from log mu0's fit
-            if system is not None:
-                gram, xv = weighted_gram(X, system[0], system[1][:, None])
-                rhs = xv[:, 0]
-            beta = np.linalg.solve(gram, rhs)
-        else:  # one least-squares step from mu0 (normal equations: X is tall)
-            G = weighted_gram(X, weights) if gram is None else gram
-            beta = np.linalg.solve(G, ((weights * eta) @ X))
-        trials = data.get("trials", 1.0)
-        with np.errstate(all="ignore"):
-            fitted = self.link.np_inverse(X @ beta + data.get("offset", 0.0)) * trials
-        if not np.all(np.isfinite(fitted)) or (self.family.name == "gamma" and np.any(fitted <= 0)):
-            beta = np.zeros(X.shape[1])
-            beta_eta = float(np.average(eta, weights=weights))
-            if "Intercept" in self.columns:
-                beta[self.columns.index("Intercept")] = beta_eta
-            fitted = self.link.np_inverse(X @ beta + data.get("offset", 0.0)) * trials
-        return {"beta": beta, **self.family.extra_init(y, fitted, data)}
+        return eta - data.get("offset", 0.0)
 
     def mle(self, data, weights):
         """Closed form for Gaussian identity (weighted least squares); LAD for Laplace."""
